@@ -1,0 +1,122 @@
+# The pipeline: make folds train ensemble submit. `make help` lists every target.
+# Artifacts are real files, so make skips finished work; each script also refuses to
+# overwrite finished work made from a different spec (FORCE=1 rebuilds it).
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+# Artifacts live under the workspace: the repo itself unless PIPELINE_ROOT says otherwise.
+W      := $(or $(PIPELINE_ROOT),$(CURDIR))
+CONFIG ?= $(CURDIR)/pipeline.toml
+export CONFIG PIPELINE_ROOT FORCE N_JOBS
+
+TRAIN  := $(W)/input/train.csv
+FOLDS  := $(W)/folds/folds.csv
+show    = $(shell [ -x $(PY) ] && $(PY) -m core.show $(1))
+MODELS  = $(call show,models)
+BLENDS  = $(call show,blends)
+BLEND  ?= $(call show,default-blend)
+
+.PHONY: help setup data demo local-competition folds modules module train clean-model ensemble \
+        submit leaderboard report kaggle-submit kaggle-status kaggle-leaderboard kernel kernel-push kernel-submit \
+        tensorboard test bench clean
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
+
+setup: $(STAMP) ## Create .venv with the pinned dependencies (idempotent)
+$(STAMP): requirements.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+# ---- input ----
+data: $(STAMP) ## Download the competition into input/ with the kaggle CLI (needs credentials)
+	$(PY) -m input.download
+
+demo: $(STAMP) ## Offline default: a synthetic demo competition (unless input/ holds one), then the whole pipeline
+	$(PY) -m input.demo
+	$(MAKE) folds train ensemble submit leaderboard
+
+local-competition: $(STAMP) ## Split a labelled CSV into a local competition: SOURCE=file.csv [TEST_FRACTION=0.2]
+	$(PY) -m input.local_competition --source "$(SOURCE)" $(if $(TEST_FRACTION),--test-fraction $(TEST_FRACTION))
+
+# ---- folds ----
+folds: $(FOLDS) ## Stratified K-fold assignment: folds/folds.csv
+$(FOLDS): $(TRAIN) $(CONFIG) | $(STAMP)
+	$(PY) -m folds.make_folds
+
+$(TRAIN):
+	@echo "error: $@ not found. Get a competition first: make data (Kaggle), make demo (offline), or make local-competition SOURCE=file.csv" >&2; exit 2
+
+# ---- models ----
+modules: $(STAMP) ## Build the local hub modules into models/hub/ (skips those already built)
+	$(PY) -m models.modules.build
+
+module: $(STAMP) ## Build one word-vector module: VECTORS=path NAME=name [OPTS="--lowercase --vocab-limit N --oov-buckets N"]
+	$(PY) -m models.modules.word_vectors --vectors "$(VECTORS)" --name "$(NAME)" $(OPTS)
+
+train: $(STAMP) ## Train every enabled catalogue model on every fold: models/<model>/ (N_JOBS=n in parallel)
+	$(MAKE) modules
+	$(MAKE) $(foreach m,$(MODELS),$(W)/models/$(m)/metrics.json)
+$(W)/models/%/metrics.json: $(FOLDS) $(CONFIG) | $(STAMP)
+	$(PY) -m models.train --model $*
+
+clean-model: ## Delete one model's artifacts so it retrains: MODEL=name
+	@test -n "$(MODEL)" || { echo "usage: make clean-model MODEL=name" >&2; exit 2; }
+	rm -rf "$(W)/models/$(MODEL)"
+
+# ---- ensembles ----
+ensemble: $(STAMP) ## Blend the models: ensembles/<blend>/ with OOF-tuned thresholds
+	$(MAKE) $(foreach b,$(BLENDS),$(W)/ensembles/$(b)/metrics.json)
+$(W)/ensembles/%/metrics.json: $(CONFIG) $(foreach m,$(MODELS),$(W)/models/$(m)/metrics.json) | $(STAMP)
+	$(PY) -m ensembles.blend --blend $*
+
+# ---- submit ----
+submit: $(STAMP) ## Write the validated submission: submit/<BLEND>.csv
+	$(MAKE) $(W)/submit/$(BLEND).csv
+$(W)/submit/%.csv: $(W)/ensembles/%/metrics.json | $(STAMP)
+	$(PY) -m submit.make_submission --blend $*
+
+leaderboard: $(STAMP) ## Compare every model and blend: submit/leaderboard.md [PUBLIC_LB=leaderboard.csv]
+	$(PY) -m submit.leaderboard $(if $(PUBLIC_LB),--public "$(PUBLIC_LB)")
+
+report: $(STAMP) ## One offline HTML page with curves, thresholds and the leaderboard: submit/report.html
+	$(PY) -m submit.report
+
+kaggle-submit: $(STAMP) ## Send a submission file to Kaggle: BLEND=name MESSAGE="..."
+	$(PY) -m submit.kaggle_cli submit --blend "$(BLEND)" --message "$(MESSAGE)"
+
+kaggle-status: $(STAMP) ## List your recent Kaggle submissions and scores
+	$(PY) -m submit.kaggle_cli status
+
+kaggle-leaderboard: $(STAMP) ## Download the public leaderboard, then: make leaderboard PUBLIC_LB=<the zip>
+	$(PY) -m submit.kaggle_cli leaderboard
+
+kernel: $(STAMP) ## Write a ready-to-push Kaggle kernel folder: submit/kernel/
+	$(PY) -m submit.kernel write
+
+kernel-push: $(STAMP) ## Push the kernel folder with the kaggle CLI
+	$(PY) -m submit.kernel push
+
+kernel-submit: $(STAMP) ## Submit a kernel version's output: VERSION=n MESSAGE="..."
+	$(PY) -m submit.kernel submit --version "$(VERSION)" --message "$(MESSAGE)"
+
+tensorboard: $(STAMP) ## Serve the training logs on 127.0.0.1
+	$(VENV)/bin/tensorboard --logdir "$(W)/models" --host 127.0.0.1
+
+# ---- quality ----
+test: $(STAMP) ## Run the test suite
+	$(PY) -m pytest -q tests
+
+bench: $(STAMP) ## Benchmarks on the shared real-data sample: submit/bench.md
+	$(PY) -m bench.run
+
+clean: ## Delete every artifact (keeps input/ and built modules)
+	rm -rf "$(W)"/folds/folds.* "$(W)"/ensembles/*/ "$(W)"/submit/*.csv "$(W)"/submit/*.json \
+	       "$(W)"/submit/*.md "$(W)"/submit/*.html "$(W)"/submit/kernel
+	find "$(W)/models" -mindepth 1 -maxdepth 1 -type d ! -name hub ! -name modules ! -name .cache -exec rm -rf {} +

@@ -1,0 +1,162 @@
+"""The pipeline's configuration: one TOML file (pipeline.toml, or CONFIG=path) read into frozen dataclasses.
+
+A model entry starts from the [train] table and overrides what it names, so adding a model is
+one table. Every artifact records the spec it was made from (`ModelSpec.as_dict`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.errors import PipelineError
+from core.paths import REPO
+
+
+@dataclass(frozen=True)
+class Competition:
+    slug: str
+    train: str
+    test: str
+    sample_submission: str
+    solution: str
+    id: str
+    text: str
+    target: str
+    prediction: str
+    metric: str = "f1"
+
+
+@dataclass(frozen=True)
+class Folds:
+    k: int = 5
+    seed: int = 42
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    kind: str = "hub"                 # "hub": a text-embedding module + dense head; "tfidf": the classic baseline
+    handle: str = ""                  # a [modules] name, a tfhub.dev / Kaggle Models URL, or a SavedModel path
+    output_dim: int = 0
+    trainable: bool = False           # fine-tune the module (True) or keep it frozen (False)
+    enabled: bool = True
+    head: tuple[int, ...] = (256, 64)
+    dropout: float = 0.2
+    lr: float = 1e-3
+    module_lr: float = 3e-5
+    clipnorm: float = 1.0
+    batch_size: int = 128
+    epochs: int = 10
+    patience: int = 2
+    seed: int = 42
+    C: float = 4.0                    # tfidf: inverse regularization of the logistic regression
+    max_features: int = 200000        # tfidf: vocabulary size per vectorizer
+
+    def as_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class ModuleSpec:
+    """A hub module the project builds itself into models/hub/<name>/."""
+    name: str
+    builder: str                      # "use-m3", "minilm", "pypi-glove", "word-vectors"
+    options: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BlendSpec:
+    name: str
+    method: str                       # mean, rank_mean, weighted, stacking, caruana
+    members: tuple[str, ...]
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class KaggleSettings:
+    """The [kaggle] table: who owns the kernel and what it attaches (all optional)."""
+    owner: str = ""                      # Kaggle user name; default: KAGGLE_USERNAME or kaggle.json's username
+    kernel: str = ""                     # kernel slug; default: "<competition slug>-pipeline"
+    title: str = ""                      # default: derived so that it slugifies to `kernel`
+    code_competition: bool = False       # True: file submissions are refused, submit through a kernel
+    enable_gpu: bool = True
+    dataset_sources: tuple[str, ...] = ()  # e.g. the locally built hub modules uploaded as a dataset
+    model_sources: tuple[str, ...] = ()    # Kaggle Models: owner/model/framework/variation/version
+    kernel_sources: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    competition: Competition
+    folds: Folds
+    models: dict[str, ModelSpec]
+    modules: dict[str, ModuleSpec]
+    blends: dict[str, BlendSpec]
+    default_blend: str
+    kaggle: KaggleSettings = KaggleSettings()
+
+    def model(self, name: str) -> ModelSpec:
+        if name not in self.models:
+            raise PipelineError(f"{self.path}: no model named {name!r}; known models: {', '.join(self.models)}")
+        return self.models[name]
+
+    def enabled_models(self) -> list[ModelSpec]:
+        return [m for m in self.models.values() if m.enabled]
+
+    def blend(self, name: str) -> BlendSpec:
+        if name not in self.blends:
+            raise PipelineError(f"{self.path}: no blend named {name!r}; known blends: {', '.join(self.blends)}")
+        return self.blends[name]
+
+
+def config_path() -> Path:
+    return Path(os.environ.get("CONFIG") or REPO / "pipeline.toml").resolve()
+
+
+def load_config(path: Path | str | None = None) -> Config:
+    path = Path(path) if path else config_path()
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PipelineError(f"{path}: configuration file not found; set CONFIG=path or restore pipeline.toml") from None
+    except tomllib.TOMLDecodeError as e:
+        raise PipelineError(f"{path}: not valid TOML ({e})") from None
+    defaults = raw.get("train", {})
+    return Config(
+        path=path,
+        competition=_build(Competition, raw.get("competition", {}), path, "[competition]"),
+        folds=_build(Folds, raw.get("folds", {}), path, "[folds]"),
+        models={n: _build(ModelSpec, {**defaults, **t, "name": n}, path, f"[models.{n}]")
+                for n, t in raw.get("models", {}).items()},
+        modules={n: ModuleSpec(name=n, builder=_require(t, "builder", path, f"[modules.{n}]"),
+                               options={k: v for k, v in t.items() if k != "builder"})
+                 for n, t in raw.get("modules", {}).items()},
+        blends={n: _build(BlendSpec, {**t, "name": n}, path, f"[blends.{n}]")
+                for n, t in raw.get("blends", {}).items()},
+        default_blend=raw.get("ensemble", {}).get("default", ""),
+        kaggle=_build(KaggleSettings, raw.get("kaggle", {}), path, "[kaggle]"),
+    )
+
+
+def _require(table: dict, key: str, path: Path, where: str):
+    if key not in table:
+        raise PipelineError(f"{path}: {where} needs a {key!r} entry")
+    return table[key]
+
+
+def _build(cls, table: dict, path: Path, where: str):
+    """Make a frozen dataclass from a TOML table, naming the table and key of any mistake."""
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(table) - set(known))
+    if unknown:
+        raise PipelineError(f"{path}: {where} has unknown key(s) {unknown}; known keys: {sorted(known)}")
+    missing = [n for n, f in known.items() if n not in table
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise PipelineError(f"{path}: {where} is missing key(s) {missing}")
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
+    return cls(**values)

@@ -1,0 +1,199 @@
+"""The one place that runs the kaggle CLI: credentials first, the command once, failures as clear errors.
+
+Every stage that talks to Kaggle (input.download, submit.kaggle_cli, submit.kernel) builds an
+argument list that starts with "kaggle" and hands it to `run`. Tests check those lists and
+monkeypatch `_execute`, so they never reach Kaggle.
+
+Secrets: nothing here prints, logs or returns a key or token. Messages name the variables and
+files that hold credentials, never their values, and the CLI's own output is passed through
+`redact` before it is shown or put into an error message.
+
+The [kaggle] table of the configuration (optional; core.config ignores unknown top-level tables)
+holds the account-side settings: owner, kernel slug and title, sources attached to the kernel.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from core.config import Config, KaggleSettings
+from core.errors import PipelineError
+
+SECRET_VARS = ("KAGGLE_KEY", "KAGGLE_API_TOKEN")
+OFFLINE_ALTERNATIVES = ("offline alternatives: `make demo` (a synthetic demo competition) or "
+                        "`make local-competition SOURCE=file.csv` (split a labelled CSV you have)")
+HOW_TO_AUTHENTICATE = (
+    "kaggle credentials not found. Create an API token at https://www.kaggle.com/settings/api, then either "
+    "export KAGGLE_USERNAME=<user> and KAGGLE_KEY=<key>, or save the downloaded kaggle.json as {config} "
+    "(chmod 600), or export KAGGLE_API_TOKEN=<token> / save the token as ~/.kaggle/access_token, "
+    "or run `kaggle auth login`. KAGGLE_CONFIG_DIR=dir moves kaggle.json to dir/kaggle.json")
+
+
+# ---------------------------------------------------------------- settings
+def load_settings(cfg: Config) -> KaggleSettings:
+    return cfg.kaggle
+
+
+def owner(settings: KaggleSettings) -> str:
+    """The Kaggle user name (not a secret): [kaggle] owner, KAGGLE_USERNAME, or kaggle.json's username."""
+    if settings.owner:
+        return settings.owner
+    if os.environ.get("KAGGLE_USERNAME"):
+        return os.environ["KAGGLE_USERNAME"]
+    data = _read_kaggle_json()
+    if data.get("username"):
+        return data["username"]
+    raise PipelineError("the kernel needs a Kaggle owner: set owner = \"<your kaggle user name>\" in the [kaggle] "
+                        "table of pipeline.toml, or export KAGGLE_USERNAME")
+
+
+# ---------------------------------------------------------------- credentials
+def config_dir() -> Path:
+    """Where the installed CLI (kaggle 2.x) looks for kaggle.json, in its own order."""
+    if os.environ.get("KAGGLE_CONFIG_DIR"):
+        return Path(os.environ["KAGGLE_CONFIG_DIR"])
+    legacy = Path.home() / ".kaggle"
+    if legacy.exists() or not sys.platform.startswith("linux"):
+        return legacy
+    xdg = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(xdg) / "kaggle"
+
+
+def credentials_source() -> str | None:
+    """Which credentials the kaggle CLI would use (a description, never a value), or None."""
+    if os.environ.get("KAGGLE_API_TOKEN"):
+        return "the KAGGLE_API_TOKEN environment variable"
+    for name in ("access_token", "access_token.txt"):
+        if _nonempty(Path.home() / ".kaggle" / name):
+            return f"~/.kaggle/{name}"
+    data = _read_kaggle_json()
+    has_user = bool(os.environ.get("KAGGLE_USERNAME") or data.get("username"))
+    has_key = bool(os.environ.get("KAGGLE_KEY") or data.get("key"))
+    if has_user and has_key:
+        env = os.environ.get("KAGGLE_USERNAME") and os.environ.get("KAGGLE_KEY")
+        return "the KAGGLE_USERNAME / KAGGLE_KEY environment variables" if env else str(config_dir() / "kaggle.json")
+    if _nonempty(Path.home() / ".kaggle" / "credentials.json"):
+        return "~/.kaggle/credentials.json (kaggle auth login)"
+    return None
+
+
+def require_credentials(offline_hint: str = "") -> str:
+    source = credentials_source()
+    if source is None:
+        message = HOW_TO_AUTHENTICATE.format(config=config_dir() / "kaggle.json")
+        raise PipelineError(message + (f"; {offline_hint}" if offline_hint else ""))
+    return source
+
+
+def _read_kaggle_json() -> dict:
+    path = config_dir() / "kaggle.json"
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        # Never echo the file: it holds the key. Name it and say what is expected.
+        raise PipelineError(f"{path}: not readable JSON; it should be {{\"username\": ..., \"key\": ...}} as "
+                            f"downloaded from https://www.kaggle.com/settings/api") from None
+    return data if isinstance(data, dict) else {}
+
+
+def _nonempty(path: Path) -> bool:
+    return path.is_file() and path.stat().st_size > 0
+
+
+def secrets() -> list[str]:
+    """The secret values present now (to redact and to refuse in written files); short ones are ignored."""
+    values = [os.environ.get(v, "") for v in SECRET_VARS]
+    values.append(str(_read_kaggle_json().get("key", "")) if config_dir().joinpath("kaggle.json").exists() else "")
+    return [v for v in values if len(v) >= 6]
+
+
+def redact(text: str) -> str:
+    for value in secrets():
+        text = text.replace(value, "***")
+    return text
+
+
+# ---------------------------------------------------------------- running
+def run(args: list[str], *, offline_hint: str = "", what: str = "") -> str:
+    """Run one kaggle CLI command once (no retries) and return its redacted output.
+
+    args starts with "kaggle". The output is echoed as it arrives (downloads show progress).
+    Any failure becomes a PipelineError saying what went wrong and what to do.
+    """
+    if not args or args[0] != "kaggle":
+        raise ValueError(f"a kaggle command starts with 'kaggle', not {args[:1]}")
+    require_credentials(offline_hint)
+    returncode, output = _execute(_executable() + args[1:])
+    output = redact(output)
+    problem = classify_failure(returncode, output)
+    if problem:
+        what = what or " ".join(args[:3])
+        hint = f"; {offline_hint}" if offline_hint and problem.startswith("could not reach") else ""
+        raise PipelineError(f"`{what}` failed: {problem}{hint}\n{_tail(output)}".rstrip())
+    return output
+
+
+def _executable() -> list[str]:
+    """The CLI installed beside this Python (the project venv), else `python -m kaggle`."""
+    beside = Path(sys.executable).with_name("kaggle")
+    return [str(beside)] if beside.exists() else [sys.executable, "-m", "kaggle"]
+
+
+def _execute(argv: list[str]) -> tuple[int, str]:
+    """Run argv, echoing its (redacted) output as it comes, and return (exit status, all output)."""
+    try:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    except FileNotFoundError:
+        raise PipelineError(f"{argv[0]}: the kaggle CLI is not installed; run `make setup`") from None
+    chunks = []
+    for chunk in iter(lambda: proc.stdout.read1(65536), b""):
+        text = chunk.decode("utf-8", errors="replace")
+        chunks.append(text)
+        sys.stdout.write(redact(text))
+        sys.stdout.flush()
+    return proc.wait(), "".join(chunks)
+
+
+# The CLI sometimes prints an error and still exits 0 (a 404 on submit, a failed upload): read the text too.
+_NETWORK = ("NameResolutionError", "Temporary failure in name resolution", "Failed to resolve",
+            "Name or service not known", "nodename nor servname", "Max retries exceeded", "ConnectionError",
+            "Connection refused", "Network is unreachable", "ConnectTimeout", "ReadTimeout")
+_HTTP = {
+    "401": "Kaggle rejected the credentials (401 Unauthorized): create a new API token at "
+           "https://www.kaggle.com/settings/api and replace the old one",
+    "403": "Kaggle refused access (403 Forbidden): accept the competition's rules on its Kaggle page "
+           "(Join Competition / I Understand and Accept), and check the account owns what it pushes",
+    "404": "Kaggle does not know it (404 Not Found): check the competition slug in pipeline.toml, "
+           "the kernel id and version, and that the competition still accepts submissions",
+    "429": "Kaggle is rate-limiting this account (429 Too Many Requests): wait, and check the daily submission limit",
+}
+_SILENT_FAILURES = {
+    "Could not find competition": _HTTP["404"],
+    "Could not submit to competition": "the upload did not complete; nothing was submitted",
+    "Authentication required": _HTTP["401"],
+}
+
+
+def classify_failure(returncode: int, output: str) -> str | None:
+    """What went wrong, in words, or None when the command succeeded."""
+    if any(marker in output for marker in _NETWORK):
+        return "could not reach kaggle.com (no network or DNS); check the connection and any proxy"
+    for code, message in _HTTP.items():
+        if f"{code} Client Error" in output or f"status code {code}" in output or f"HTTP {code}" in output:
+            return message
+    for marker, message in _SILENT_FAILURES.items():
+        if marker in output:
+            return message
+    if returncode != 0:
+        return f"the kaggle CLI exited with status {returncode}"
+    return None
+
+
+def _tail(output: str, lines: int = 8) -> str:
+    kept = [line for line in output.replace("\r", "\n").splitlines() if line.strip()][-lines:]
+    return "\n".join("  " + line for line in kept)

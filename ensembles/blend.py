@@ -1,0 +1,368 @@
+"""Blends of the models' out-of-fold predictions: ensembles/<blend>/ from a [blends.NAME] table.
+
+    python -m ensembles.blend --blend NAME          (FORCE=1 replaces a blend made from another spec)
+
+Methods (every one is a `fit(P, y, fold) -> Fitted` on a member-score matrix P, rows x members):
+  mean       the plain mean of the members' probabilities.
+  rank_mean  the mean of each member's rank, as its empirical CDF over the OOF rows it was fitted on
+             (mid-ranks, in [0, 1]); new scores are placed in that rank space by linear interpolation
+             between the OOF scores, so `test.npy >= threshold` means what it means on the OOF rows.
+  weighted   non-negative weights summing to 1, fitted by SLSQP on the OOF log loss of the weighted mean.
+  stacking   logistic regression on the members' logits, one per fold, each fitted on the other folds, so
+             the stacked OOF stays out-of-fold; new rows get the mean of the fold models' probabilities
+             (like the members' own test.npy: a mean over fold models, never a refit on all rows).
+  caruana    greedy forward selection with replacement (Caruana et al. 2004): start empty, add the member
+             that most raises the OOF F1 (at its best threshold) of the running mean, ROUNDS times, keep the
+             best prefix; weights = how often each member was picked.
+
+The threshold is the exact best-F1 threshold of the blend's float32 OOF scores (core.metrics). Every choice
+made on OOF rows (weights, selection, stacker, threshold) is also estimated honestly by nested CV: for each
+fold, the whole fit runs on the other folds' rows and the held-out fold is scored with it
+(core.metrics.nested_f1). metrics.json reports both, and is written last: it is the "done" marker.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from scipy.optimize import minimize
+from sklearn.linear_model import LogisticRegression
+
+from core.artifacts import dict_fingerprint, file_fingerprint, read_json, write_bytes, write_json, write_npy
+from core.cli import entry_point
+from core.config import BlendSpec, Config, load_config
+from core.data import load_test, load_train
+from core.errors import PipelineError
+from core.metrics import best_threshold, f1_curve, fold_thresholds, nested_f1, stable_threshold, summarize
+from core.paths import ensemble_dir, model_dir
+from folds.make_folds import folds_fingerprint, load_folds
+
+ROUNDS = 20                 # caruana: selection rounds (with replacement); the best prefix is kept
+STACKING_C = 1.0            # stacking: inverse L2 strength; a few features and many rows, so it barely matters
+EPS = 1e-6                  # probabilities are clipped to [EPS, 1 - EPS] before logits and log loss
+SETTINGS = {"caruana_rounds": ROUNDS, "stacking_C": STACKING_C, "clip": EPS}
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """A blend fitted on some rows: their scores (out-of-fold where the method learns across folds),
+    a function scoring new rows' member matrix, and the parameters weights.json records."""
+    oof: np.ndarray
+    predict: Callable[[np.ndarray], np.ndarray]
+    params: dict
+
+
+# ---- the methods -----------------------------------------------------------------------------------------
+
+def _linear(P: np.ndarray, weights: np.ndarray, params: dict) -> Fitted:
+    w = np.asarray(weights, dtype=np.float64)
+    return Fitted(P @ w, lambda X: X @ w, {"weights": w.tolist(), **params})
+
+
+def fit_mean(P, y, fold) -> Fitted:
+    m = P.shape[1]
+    return _linear(P, np.full(m, 1 / m), {})
+
+
+def _rank_space(reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct reference scores and their mid-rank ECDF values: the knots of the rank transform."""
+    values, counts = np.unique(reference, return_counts=True)
+    below = np.cumsum(counts) - counts
+    return values, (below + counts / 2) / len(reference)
+
+
+def fit_rank_mean(P, y, fold) -> Fitted:
+    knots = [_rank_space(P[:, j]) for j in range(P.shape[1])]
+
+    def predict(X):
+        return np.mean([np.interp(X[:, j], v, r) for j, (v, r) in enumerate(knots)], axis=0)
+
+    return Fitted(predict(P), predict, {"weights": [1 / P.shape[1]] * P.shape[1],
+                                        "score_space": "mean of each member's mid-rank ECDF over the fitted "
+                                                       "OOF rows; new scores interpolated into it"})
+
+
+def _log_loss_and_grad(w, P, y):
+    p = np.clip(P @ w, EPS, 1 - EPS)
+    dp = np.where(y, -1 / p, 1 / (1 - p)) / len(y)
+    return -np.mean(np.where(y, np.log(p), np.log(1 - p))), P.T @ dp
+
+
+def fit_weighted(P, y, fold) -> Fitted:
+    m = P.shape[1]
+    result = minimize(_log_loss_and_grad, np.full(m, 1 / m), args=(P, y.astype(bool)), jac=True,
+                      method="SLSQP", bounds=[(0, 1)] * m,
+                      constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1, "jac": lambda w: np.ones(m)}],
+                      options={"ftol": 1e-10, "maxiter": 200})
+    w = np.clip(result.x, 0, None)                     # SLSQP may leave -1e-17; keep the contract exact
+    return _linear(P, w / w.sum(), {"log_loss": float(result.fun), "optimizer": result.message})
+
+
+def _logits(P: np.ndarray) -> np.ndarray:
+    p = np.clip(P, EPS, 1 - EPS)
+    return np.log(p / (1 - p))
+
+
+def _fit_lr(X, y) -> LogisticRegression:
+    if len(np.unique(y)) < 2:
+        raise PipelineError("stacking: a fold's training rows hold only one class; use fewer folds or more rows")
+    # newton-cholesky: exact and fast for a handful of features (lbfgs was ~8x slower here)
+    return LogisticRegression(C=STACKING_C, solver="newton-cholesky", max_iter=100).fit(X, y)
+
+
+def fit_stacking(P, y, fold) -> Fitted:
+    X = _logits(P)
+    ids = np.unique(fold)
+    if len(ids) < 2:                                   # one fold (nested CV with k=2): nothing to hold out
+        models, oof = [_fit_lr(X, y)], None
+    else:
+        models, oof = [], np.empty(len(y))
+        for k in ids:
+            model = _fit_lr(X[fold != k], y[fold != k])
+            oof[fold == k] = model.predict_proba(X[fold == k])[:, 1]
+            models.append(model)
+
+    def predict(Xnew):
+        return np.mean([mdl.predict_proba(_logits(Xnew))[:, 1] for mdl in models], axis=0)
+
+    params = {"weights": np.mean([mdl.coef_[0] for mdl in models], axis=0).tolist(),
+              "fold_models": [{"coef": mdl.coef_[0].tolist(), "intercept": float(mdl.intercept_[0])}
+                              for mdl in models],
+              "test": "mean of the fold models' probabilities", "in_sample_oof": oof is None}
+    return Fitted(predict(P) if oof is None else oof, predict, params)
+
+
+def fit_caruana(P, y, fold) -> Fitted:
+    total, picks, scores = np.zeros(len(y)), [], []
+    for r in range(ROUNDS):
+        candidates = [best_threshold(y, ((total + P[:, j]) / (r + 1)).astype(np.float32))[1]
+                      for j in range(P.shape[1])]
+        j = int(np.argmax(candidates))                 # ties: the first member listed
+        total += P[:, j]
+        picks.append(j)
+        scores.append(candidates[j])
+    keep = int(np.argmax(scores)) + 1                  # the shortest prefix reaching the best F1
+    counts = np.bincount(picks[:keep], minlength=P.shape[1])
+    return _linear(P, counts / keep, {"picks": picks[:keep], "f1_by_round": scores, "rounds": ROUNDS})
+
+
+METHODS: dict[str, Callable[..., Fitted]] = {"mean": fit_mean, "rank_mean": fit_rank_mean,
+                                             "weighted": fit_weighted, "stacking": fit_stacking,
+                                             "caruana": fit_caruana}
+
+
+# ---- members ------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Members:
+    names: tuple[str, ...]
+    oof: np.ndarray               # (n_train, members) float64
+    test: np.ndarray              # (n_test, members) float64
+    folds_fingerprint: str
+    artifacts: dict               # member -> fingerprint of its metrics.json, oof.npy and test.npy
+
+
+def check_spec(spec: BlendSpec, cfg: Config) -> None:
+    if spec.method not in METHODS:
+        raise PipelineError(f"{cfg.path}: [blends.{spec.name}] method {spec.method!r} is not one of "
+                            f"{', '.join(METHODS)}")
+    if not spec.members or len(set(spec.members)) != len(spec.members):
+        raise PipelineError(f"{cfg.path}: [blends.{spec.name}] members must be a non-empty list of distinct "
+                            f"model names (got {list(spec.members)})")
+    disabled = [m for m in spec.members if not cfg.model(m).enabled]
+    if disabled:
+        raise PipelineError(f"{cfg.path}: [blends.{spec.name}] uses disabled model(s) {', '.join(disabled)}; "
+                            f"enable them (and `make train`) or drop them from the blend's members")
+
+
+def load_members(spec: BlendSpec, n_train: int, n_test: int) -> Members:
+    missing = [m for m in spec.members if not (model_dir(m) / "metrics.json").exists()]
+    if missing:
+        raise PipelineError(f"blend {spec.name}: no finished training for model(s) {', '.join(missing)} "
+                            f"({model_dir(missing[0]) / 'metrics.json'} missing); run `make train` first")
+    metrics = {m: read_json(model_dir(m) / "metrics.json") for m in spec.members}
+    fingerprint = _shared_fingerprint(spec, metrics)
+    oof = np.stack([_load_scores(m, "oof.npy", n_train) for m in spec.members], axis=1)
+    test = np.stack([_load_scores(m, "test.npy", n_test) for m in spec.members], axis=1)
+    artifacts = {m: dict_fingerprint([file_fingerprint(model_dir(m) / f)
+                                      for f in ("metrics.json", "oof.npy", "test.npy")]) for m in spec.members}
+    return Members(tuple(spec.members), oof, test, fingerprint, artifacts)
+
+
+def _shared_fingerprint(spec: BlendSpec, metrics: dict) -> str:
+    """The members' common folds fingerprint, which must also be today's folds/folds.csv."""
+    by_print: dict[str, list[str]] = {}
+    for name, m in metrics.items():
+        by_print.setdefault(str(m.get("folds_fingerprint")), []).append(name)
+    if len(by_print) > 1:
+        groups = "; ".join(f"{', '.join(names)} on folds {fp}" for fp, names in by_print.items())
+        raise PipelineError(f"blend {spec.name}: its members were trained on different folds ({groups}), so "
+                            f"their OOF predictions cannot be blended; retrain the stale ones with "
+                            f"`make clean-model MODEL=name` then `make train`")
+    (fingerprint, names), = by_print.items()
+    current = folds_fingerprint()
+    if fingerprint != current:
+        raise PipelineError(f"blend {spec.name}: model(s) {', '.join(names)} were trained on folds {fingerprint}, "
+                            f"but folds/folds.csv is now {current}; retrain them with `make train`")
+    return fingerprint
+
+
+def _load_scores(model: str, file: str, n: int) -> np.ndarray:
+    path = model_dir(model) / file
+    if not path.exists():
+        raise PipelineError(f"{path} missing although metrics.json exists; run `make clean-model MODEL={model}` "
+                            f"then `make train` first")
+    scores = np.load(path, allow_pickle=False)
+    if scores.shape != (n,):
+        raise PipelineError(f"{path}: shape {scores.shape}, expected ({n},) (one score per row of the "
+                            f"current input); retrain with `make clean-model MODEL={model}` then `make train`")
+    if not np.isfinite(scores).all() or scores.min() < 0 or scores.max() > 1:
+        raise PipelineError(f"{path}: scores must be probabilities in [0, 1] (found NaN/inf or values outside); "
+                            f"fix models.train and retrain {model}")
+    return scores.astype(np.float64)
+
+
+# ---- estimates ----------------------------------------------------------------------------------------------
+
+def nested_scores(fit, P: np.ndarray, y: np.ndarray, fold: np.ndarray, held_out: int) -> np.ndarray:
+    """Every row's float32 score from the blend fitted without fold `held_out`'s labels: the other folds'
+    rows get the fit's own OOF scores (the threshold is chosen on them), the held-out rows its prediction."""
+    inner = fold != held_out
+    fitted = fit(P[inner], y[inner], fold[inner])
+    out = np.empty(len(y), dtype=np.float32)
+    out[inner] = fitted.oof
+    out[~inner] = fitted.predict(P[~inner])
+    return out
+
+
+def member_scores(members: Members, y: np.ndarray, fold: np.ndarray) -> dict:
+    """Each member alone, measured like the blend (threshold chosen on OOF; nested over folds)."""
+    out = {}
+    for j, name in enumerate(members.names):
+        s = members.oof[:, j].astype(np.float32)
+        oof = summarize(y, s)
+        out[name] = {"oof_f1": oof["f1"], "threshold": oof["threshold"], "auc": oof["auc"],
+                     "log_loss": oof["log_loss"], "nested_f1": nested_f1(y, s, fold)["f1"]}
+    return out
+
+
+def blend_metrics(spec: BlendSpec, members: Members, fitted: Fitted, y, fold, test32) -> dict:
+    oof32 = fitted.oof.astype(np.float32)
+    oof = summarize(y, oof32)
+    fit = METHODS[spec.method]
+    nested = nested_f1(y, lambda k: nested_scores(fit, members.oof, y, fold, k), fold)
+    return {**identity(spec, members), "blend": spec.name, "method": spec.method,
+            "members": list(members.names), "threshold": oof["threshold"], "oof": oof,
+            "score_space": "rank" if spec.method == "rank_mean" else "probability",   # rank: log loss means little
+            "nested": nested, "per_fold": fold_thresholds(y, oof32, fold),
+            "stable_threshold": stable_threshold(y, oof32, fold),
+            "member_scores": member_scores(members, y, fold),
+            "test": {"n": int(len(test32)), "predicted_positive": int((test32 >= oof["threshold"]).sum())}}
+
+
+# ---- artifacts ----------------------------------------------------------------------------------------------
+
+def identity(spec: BlendSpec, members: Members) -> dict:
+    """What a finished blend was made from; the same identity means the same artifacts."""
+    return {"spec": {"name": spec.name, "method": spec.method, "members": list(spec.members),
+                     "settings": SETTINGS},
+            "folds_fingerprint": members.folds_fingerprint, "member_artifacts": members.artifacts}
+
+
+def up_to_date(spec: BlendSpec, members: Members) -> bool:
+    """True when the finished blend has this identity. A blend from another spec, members or folds is
+    refused unless FORCE=1; one whose members were merely retrained is rebuilt (it is derived from them)."""
+    path = ensemble_dir(spec.name) / "metrics.json"
+    if not path.exists():
+        return False
+    old, new = read_json(path), identity(spec, members)
+    if all(old.get(k) == v for k, v in new.items()):
+        return True
+    if (old.get("spec"), old.get("folds_fingerprint")) != (new["spec"], new["folds_fingerprint"]) \
+            and os.environ.get("FORCE") != "1":
+        raise PipelineError(f"{path.parent} holds a finished blend made from another spec, members or folds "
+                            f"({old.get('spec')}, folds {old.get('folds_fingerprint')}); rebuild it with "
+                            f"FORCE=1 (e.g. `make ensemble FORCE=1`) or restore its [blends.{spec.name}] table")
+    print(f"blend {spec.name}: its inputs changed, rebuilding")
+    return False
+
+
+def plot_curves(folder, y, curves: dict[str, np.ndarray], threshold: float) -> list[str]:
+    """F1 against threshold and precision-recall, for the blend and each member: PNGs in the blend folder."""
+    import matplotlib
+    matplotlib.use("Agg")                              # no display: files only
+    import matplotlib.pyplot as plt
+
+    figures = {name: plt.subplots(figsize=(7, 5)) for name in ("f1_threshold.png", "precision_recall.png")}
+    (_, ax_f1), (_, ax_pr) = figures.values()
+    for name, scores in curves.items():
+        c = f1_curve(y, scores)
+        keep = np.unique(np.linspace(0, len(c["f1"]) - 1, 2000).astype(int))   # a million points draw no better
+        ax_f1.plot(c["threshold"][keep], c["f1"][keep], label=name)
+        ax_pr.plot(c["recall"][keep], c["precision"][keep], label=name)
+    ax_f1.axvline(threshold, color="grey", linestyle="--", label=f"blend threshold {threshold:.4g}")
+    ax_f1.set(xlabel="threshold (score >= t is positive)", ylabel="F1", title="OOF F1 by threshold")
+    ax_pr.set(xlabel="recall", ylabel="precision", title="OOF precision-recall")
+    for name, (fig, ax) in figures.items():
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+        plt.close(fig)
+        write_bytes(folder / name, buf.getvalue())
+    return list(figures)
+
+
+def run_blend(name: str, cfg: Config | None = None) -> dict:
+    """Fit, evaluate and write one blend; returns its metrics (the existing ones when up to date)."""
+    cfg = cfg or load_config()
+    spec = cfg.blend(name)
+    check_spec(spec, cfg)
+    train = load_train(cfg)
+    y, fold = train.target.astype(np.int64), load_folds(train, cfg)
+    members = load_members(spec, len(train), len(load_test(cfg)))
+    folder = ensemble_dir(name)
+    if up_to_date(spec, members):
+        print(f"{folder}: up to date")
+        return read_json(folder / "metrics.json")
+    start = time.time()
+    fitted = METHODS[spec.method](members.oof, y, fold)
+    test32 = np.asarray(fitted.predict(members.test), dtype=np.float32)
+    metrics = blend_metrics(spec, members, fitted, y, fold, test32)
+    write_npy(folder / "oof.npy", fitted.oof.astype(np.float32))
+    write_npy(folder / "test.npy", test32)
+    write_json(folder / "weights.json", {"blend": name, "method": spec.method, "members": list(members.names),
+                                         "by_member": dict(zip(members.names, fitted.params["weights"])),
+                                         **fitted.params})
+    curves = {f"{name} (blend)": fitted.oof.astype(np.float32),
+              **{m: members.oof[:, j] for j, m in enumerate(members.names)}}
+    metrics["plots"] = plot_curves(folder, y, curves, metrics["threshold"])
+    metrics["wall_seconds"] = round(time.time() - start, 2)
+    write_json(folder / "metrics.json", metrics)           # last: the "done" marker
+    return metrics
+
+
+def report(m: dict) -> str:
+    best = max(m["member_scores"].items(), key=lambda kv: kv[1]["nested_f1"])
+    return (f"blend {m['blend']} ({m['method']} of {', '.join(m['members'])}): "
+            f"OOF F1 {m['oof']['f1']:.4f} at threshold {m['threshold']:.6g}, "
+            f"nested F1 {m['nested']['f1']:.4f} ± {m['nested']['std']:.4f}; "
+            f"best member {best[0]}: OOF F1 {best[1]['oof_f1']:.4f}, nested {best[1]['nested_f1']:.4f}; "
+            f"stable threshold {m['stable_threshold']['threshold']:.6g}")
+
+
+@entry_point
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Blend the models' OOF predictions into ensembles/<blend>/")
+    parser.add_argument("--blend", required=True, help="a [blends.NAME] table of the configuration")
+    args = parser.parse_args(argv)
+    print(report(run_blend(args.blend)))
+
+
+if __name__ == "__main__":
+    main()

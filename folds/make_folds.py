@@ -1,0 +1,89 @@
+"""Stratified K-fold assignment, saved once: folds/folds.csv (id, fold) in train.csv row order.
+
+    python -m folds.make_folds
+
+The same train.csv and [folds] settings give byte-identical output. An existing folds file that
+differs is never overwritten silently (models trained on it would be mixed with new folds):
+FORCE=1 replaces it.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import StratifiedKFold
+
+from core.artifacts import file_fingerprint, write_bytes
+from core.cli import entry_point
+from core.config import Config, load_config
+from core.data import Split, load_train
+from core.errors import PipelineError
+from core.paths import folds_file
+
+
+def assign_folds(target: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """fold[i] = the fold in which row i is held out."""
+    positives = int(target.sum())
+    if min(positives, len(target) - positives) < k:
+        raise PipelineError(f"train.csv has {positives} positive and {len(target) - positives} negative rows: "
+                            f"too few for {k} stratified folds; lower [folds] k or add rows")
+    fold = np.empty(len(target), dtype=np.int64)
+    splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+    for f, (_, held_out) in enumerate(splitter.split(np.zeros(len(target)), target)):
+        fold[held_out] = f
+    return fold
+
+
+def folds_csv(train: Split, fold: np.ndarray, cfg: Config) -> bytes:
+    table = pd.DataFrame({cfg.competition.id: train.ids, "fold": fold})
+    return table.to_csv(index=False, lineterminator="\n").encode("utf-8")
+
+
+def load_folds(train: Split, cfg: Config | None = None) -> np.ndarray:
+    """The fold of each train row, checked against train.csv's ids and order."""
+    cfg = cfg or load_config()
+    path = folds_file()
+    if not path.exists():
+        raise PipelineError(f"{path} not found; run `make folds` first")
+    table = pd.read_csv(path, dtype={cfg.competition.id: str})
+    if len(table) != len(train) or not np.array_equal(table[cfg.competition.id].to_numpy(dtype=object), train.ids):
+        raise PipelineError(f"{path} does not match input/{cfg.competition.train} (different rows or order); "
+                            f"rebuild it with `make folds FORCE=1` and retrain the models")
+    return table["fold"].to_numpy(dtype=np.int64)
+
+
+def folds_fingerprint() -> str:
+    return file_fingerprint(folds_file())
+
+
+def report(fold: np.ndarray, target: np.ndarray) -> str:
+    lines = [f"{'fold':>4} {'rows':>8} {'positive':>9}"]
+    for f in range(fold.max() + 1):
+        rows = fold == f
+        lines.append(f"{f:>4} {rows.sum():>8,} {target[rows].mean():>9.2%}")
+    lines.append(f"{'all':>4} {len(fold):>8,} {target.mean():>9.2%}")
+    return "\n".join(lines)
+
+
+@entry_point
+def main() -> None:
+    cfg = load_config()
+    train = load_train(cfg)
+    fold = assign_folds(train.target, cfg.folds.k, cfg.folds.seed)
+    data, path = folds_csv(train, fold, cfg), folds_file()
+    if path.exists() and path.read_bytes() == data:
+        print(f"{path}: up to date")
+    elif path.exists() and os.environ.get("FORCE") != "1":
+        raise PipelineError(f"{path} exists and differs from the folds that train.csv and [folds] now give; models "
+                            f"trained on it would be mixed with new folds. Rebuild with `make folds FORCE=1` "
+                            f"(then retrain), or restore the old train.csv / settings")
+    else:
+        write_bytes(path, data)
+        print(f"{path}: {cfg.folds.k} stratified folds (seed {cfg.folds.seed})")
+    print(report(fold, train.target))
+    print(f"fingerprint {folds_fingerprint()}")
+
+
+if __name__ == "__main__":
+    main()

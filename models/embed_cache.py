@@ -1,0 +1,61 @@
+"""Frozen modules are embedded once: each distinct text set once per module, cached on disk, memory-mapped.
+
+Training a head on a frozen module through the hub layer re-embeds every text every epoch of
+every fold; the cache does it once, and the head then trains on plain float arrays. Keyed by
+the module's weights (its variables index, which holds a checksum per tensor) and the texts.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from core.paths import cache_dir
+
+BATCH = 256
+
+
+def module_fingerprint(module_path: str) -> str:
+    index = Path(module_path) / "variables" / "variables.index"
+    data = index.read_bytes() if index.exists() else module_path.encode()
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def texts_fingerprint(texts: np.ndarray) -> str:
+    digest = hashlib.sha256()
+    for t in texts:
+        digest.update(t.encode("utf-8", errors="surrogatepass") + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def cached_embeddings(module_path: str, texts: np.ndarray, label: str) -> np.ndarray:
+    """Embeddings [len(texts), dim] of `texts` by the module at `module_path`, memory-mapped from the cache."""
+    path = cache_dir() / "embeddings" / module_fingerprint(module_path) / f"{texts_fingerprint(texts)}.npy"
+    if not path.exists():
+        _embed_to(path, module_path, texts, label)
+    return np.load(path, mmap_mode="r")
+
+
+def _embed_to(path: Path, module_path: str, texts: np.ndarray, label: str) -> None:
+    import tensorflow as tf
+    import tensorflow_hub as hub
+    import tensorflow_text  # noqa: F401  (ops a module may need)
+    module = hub.load(module_path)
+    embed = tf.function(lambda batch: module(batch), input_signature=[tf.TensorSpec([None], tf.string)])
+    # Similar lengths batched together: padded encoders do less work, and order does not matter here.
+    order = np.argsort([len(t) for t in texts], kind="stable")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    out = None
+    for start in tqdm(range(0, len(texts), BATCH), desc=f"embedding {label}", unit="batch", mininterval=1,
+                      disable=None):
+        rows = order[start:start + BATCH]
+        vectors = embed(tf.constant(list(texts[rows]))).numpy()
+        if out is None:
+            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(texts), vectors.shape[1]))
+        out[rows] = vectors
+    out.flush()
+    del out
+    tmp.rename(path)

@@ -1,0 +1,117 @@
+"""The hub model: a text-embedding module (or its cached output) -> dense head -> one sigmoid.
+
+Frozen modules train the head on cached embeddings (float inputs). Fine-tuned modules run the
+module inside the training step, with their own (lower) learning rate and global-norm gradient
+clipping, through `TwoSpeedModel`.
+"""
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+from tqdm import tqdm
+
+from core.config import ModelSpec
+
+
+def head(x, spec: ModelSpec):
+    for width in spec.head:
+        x = keras.layers.Dense(width, activation="relu")(x)
+        x = keras.layers.Dropout(spec.dropout)(x)
+    return keras.layers.Dense(1, activation="sigmoid", dtype="float32", name="probability")(x)
+
+
+def cached_model(spec: ModelSpec, dim: int, jit: bool) -> keras.Model:
+    """Head only: trains on cached embeddings of a frozen module."""
+    inputs = keras.Input(shape=(dim,), dtype=tf.float32, name="embedding")
+    model = keras.Model(inputs, head(inputs, spec))
+    model.compile(optimizer=keras.optimizers.Adam(spec.lr, clipnorm=spec.clipnorm), loss="binary_crossentropy",
+                  metrics=["accuracy"], jit_compile=jit)
+    return model
+
+
+def module_model(spec: ModelSpec, module_layer) -> keras.Model:
+    """Strings in: the hub layer runs in every step (fine-tuning, or the tutorial-style frozen path)."""
+    inputs = keras.Input(shape=(), dtype=tf.string, name="text")
+    embedding = tf.cast(module_layer(inputs), keras.mixed_precision.global_policy().compute_dtype)
+    if spec.trainable:
+        model = TwoSpeedModel(inputs, head(embedding, spec))
+        model.compile(optimizer=keras.optimizers.Adam(spec.lr), loss="binary_crossentropy", metrics=["accuracy"],
+                      module=module_layer, module_optimizer=keras.optimizers.Adam(spec.module_lr),
+                      clipnorm=spec.clipnorm)
+    else:
+        model = keras.Model(inputs, head(embedding, spec))
+        model.compile(optimizer=keras.optimizers.Adam(spec.lr, clipnorm=spec.clipnorm),
+                      loss="binary_crossentropy", metrics=["accuracy"])
+    return model
+
+
+class TwoSpeedModel(keras.Model):
+    """A model whose module weights learn at module_lr and head weights at lr, gradients clipped together."""
+
+    def compile(self, *args, module=None, module_optimizer=None, clipnorm=1.0, **kwargs):
+        super().compile(*args, **kwargs)
+        self.module, self.module_optimizer, self.clipnorm = module, module_optimizer, clipnorm
+
+    def train_step(self, data):
+        x, y = data
+        module_vars = self.module.trainable_variables
+        module_ids = {id(v) for v in module_vars}
+        head_vars = [v for v in self.trainable_variables if id(v) not in module_ids]
+        with tf.GradientTape() as tape:
+            prediction = self(x, training=True)
+            loss = self.compiled_loss(y, prediction, regularization_losses=self.losses)
+        grads = tape.gradient(loss, module_vars + head_vars)
+        grads, _ = tf.clip_by_global_norm(grads, self.clipnorm)
+        self.module_optimizer.apply_gradients(zip(grads[:len(module_vars)], module_vars))
+        self.optimizer.apply_gradients(zip(grads[len(module_vars):], head_vars))
+        self.compiled_metrics.update_state(y, prediction)
+        return {m.name: m.result() for m in self.metrics}
+
+
+def dataset(x, y, batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
+    data = tf.data.Dataset.from_tensor_slices((x, y) if y is not None else x)
+    if shuffle:
+        data = data.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+class ProgressBar(keras.callbacks.Callback):
+    """One tqdm bar per fold over all its batches, with the latest losses."""
+
+    def __init__(self, label: str, epochs: int, steps: int):
+        super().__init__()
+        self.label, self.total, self.bar, self.pending = label, epochs * steps, None, 0
+
+    def on_train_begin(self, logs=None):
+        # disable=None: a bar on a terminal, silence in logs and CI.
+        self.bar = tqdm(total=self.total, desc=self.label, unit="batch", mininterval=1, leave=False, disable=None)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.pending += 1
+        if self.pending == 20:           # updating every batch would cost more than a small head's step
+            self.bar.update(self.pending)
+            self.pending = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.bar.update(self.pending)
+        self.pending = 0
+        self.bar.set_postfix({k: f"{v:.4f}" for k, v in (logs or {}).items() if "loss" in k})
+
+    def on_train_end(self, logs=None):
+        self.bar.close()
+
+
+def fit(model: keras.Model, train_data, val_data, spec: ModelSpec, steps: int, label: str, log_dir) -> dict:
+    """Fit with early stopping on validation loss (best weights restored); returns the history."""
+    callbacks = [
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=spec.patience, restore_best_weights=True),
+        keras.callbacks.TensorBoard(log_dir=str(log_dir), update_freq="epoch", profile_batch=0),
+        ProgressBar(label, spec.epochs, steps),
+    ]
+    history = model.fit(train_data, validation_data=val_data, epochs=spec.epochs, callbacks=callbacks, verbose=0)
+    return {k: [float(v) for v in values] for k, values in history.history.items()}
+
+
+def predict(model: keras.Model, x, batch_size: int) -> np.ndarray:
+    return model.predict(dataset(x, None, batch_size, False, 0), verbose=0).reshape(-1).astype(np.float32)

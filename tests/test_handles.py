@@ -1,0 +1,46 @@
+import pytest
+
+from conftest import write_vectors
+from core.config import load_config
+from core.errors import PipelineError
+from models.handles import hub_layer, resolve_handle
+
+
+def spec_with(handle):
+    from dataclasses import replace
+    cfg = load_config()
+    return replace(cfg.model("tiny-frozen"), handle=handle), cfg
+
+
+def test_an_online_handle_offline_gives_one_clear_error(workspace, monkeypatch):
+    monkeypatch.setenv("TFHUB_CACHE_DIR", str(workspace / "cache"))
+    spec, cfg = spec_with("https://tfhub.dev/google/nnlm-en-dim50-with-normalization/2")
+    try:
+        resolve_handle(spec, cfg)
+    except PipelineError as e:
+        message = str(e)
+    else:
+        pytest.skip("this machine reached tfhub.dev")
+    assert "cannot download https://tfhub.dev/google/nnlm-en-dim50-with-normalization/2" in message
+    assert "offline" in message and 'handle = "path/to/folder"' in message
+
+
+def test_a_module_not_built_yet_says_make_modules(workspace):
+    spec, cfg = spec_with("tiny")
+    with pytest.raises(PipelineError, match="module 'tiny' is not built yet; run `make modules`"):
+        resolve_handle(spec, cfg)
+
+
+def test_a_path_that_is_not_a_savedmodel_is_named(workspace):
+    spec, cfg = spec_with("somewhere/else")
+    with pytest.raises(PipelineError, match="is not a SavedModel folder"):
+        resolve_handle(spec, cfg)
+
+
+def test_a_built_module_becomes_a_keras_layer_with_the_entry_trainability(workspace):
+    from models.modules.build import main as build_modules
+    write_vectors(workspace / "vectors.txt")
+    build_modules([])
+    spec, cfg = spec_with("tiny")
+    layer = hub_layer(spec, cfg)
+    assert layer.trainable is False and layer(__import__("tensorflow").constant(["why"])).shape == (1, 4)

@@ -1,0 +1,92 @@
+"""submit.leaderboard: local-solution F1 (checked against sklearn), ordering, public-leaderboard places."""
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import f1_score
+
+from submit_fakes import full_world, write_blend
+
+
+def rows_by_name(board):
+    return {r.name: r for r in board.rows + board.files}
+
+
+def test_local_solution_f1_matches_sklearn(tmp_path, monkeypatch):
+    from submit.leaderboard import build
+    from submit.make_submission import make
+    full_world(tmp_path, monkeypatch)
+    make("blend", "mean")
+    board = rows_by_name(build())
+    solution = pd.read_csv(tmp_path / "input" / "solution.csv", dtype={"qid": str})
+    for name, folder, threshold in (("alpha", "models/alpha", 0.5), ("beta", "models/beta", 0.3),
+                                    ("mean", "ensembles/mean", 0.45)):
+        labels = (np.load(tmp_path / folder / "test.npy") >= threshold).astype(int)
+        assert board[name].local_f1 == pytest.approx(f1_score(solution["target"], labels))
+    submitted = pd.read_csv(tmp_path / "submit" / "mean.csv", dtype={"qid": str}).merge(solution, on="qid")
+    assert board["mean.csv"].local_f1 == pytest.approx(f1_score(submitted["target"], submitted["prediction"]))
+
+
+def test_rows_sorted_by_least_optimistic_score(tmp_path, monkeypatch):
+    from submit.leaderboard import build
+    full_world(tmp_path, monkeypatch)
+    scores = [r.sober[0] for r in build().rows]
+    assert all(label == "local" for _, label in [r.sober for r in build().rows])
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_without_solution_rows_rank_by_nested_f1(tmp_path, monkeypatch):
+    from submit.leaderboard import build
+    full_world(tmp_path, monkeypatch, solution=False)
+    write_blend(tmp_path, "mean", 0.45, seed=3, nested=0.99)
+    board = build()
+    assert board.rows[0].name == "mean" and board.rows[0].sober == (0.99, "nested")
+    assert all(r.local_f1 is None for r in board.rows) and board.files == []
+
+
+def test_public_leaderboard_place_wording(tmp_path, monkeypatch):
+    from submit.leaderboard import build
+    full_world(tmp_path, monkeypatch, solution=False)
+    write_blend(tmp_path, "mean", 0.45, seed=3, nested=0.70)
+    public = tmp_path / "lb.csv"
+    pd.DataFrame({"TeamId": range(5), "Score": [0.71, 0.705, 0.70, 0.69, 0.5]}).to_csv(public, index=False)
+    assert rows_by_name(build(public))["mean"].place == "would place 3rd of 6 (nested)"
+
+
+def test_public_leaderboard_zip_is_read(tmp_path, monkeypatch):
+    from submit.leaderboard import read_public
+    full_world(tmp_path, monkeypatch)
+    archive = tmp_path / "fake-comp.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("fake-comp-publicleaderboard.csv", "TeamId,TeamName,SubmissionDate,Score\n1,a,2019-01-01,0.7\n")
+    assert read_public(archive).tolist() == [0.7]
+
+
+def test_markdown_is_written_and_lists_every_model_and_blend(tmp_path, monkeypatch):
+    from submit.leaderboard import main
+    full_world(tmp_path, monkeypatch)
+    main([])
+    text = (tmp_path / "submit" / "leaderboard.md").read_text()
+    for name in ("| model | alpha |", "| model | beta |", "| blend | mean |", "2.1 min"):
+        assert name in text
+
+
+def test_broken_artifact_is_reported_in_its_row(tmp_path, monkeypatch):
+    from submit.leaderboard import build
+    full_world(tmp_path, monkeypatch)
+    (tmp_path / "models" / "beta" / "test.npy").unlink()
+    assert "test.npy not found" in rows_by_name(build())["beta"].note
+
+
+def test_model_nested_f1_comes_from_core_metrics(tmp_path, monkeypatch):
+    metrics = pytest.importorskip("core.metrics")
+    if not hasattr(metrics, "nested_f1"):
+        pytest.skip("core.metrics.nested_f1 not written yet")
+    from submit.entries import load_train_truth
+    from submit.leaderboard import build
+    full_world(tmp_path, monkeypatch)
+    truth = load_train_truth()
+    expected = metrics.nested_f1(truth.y, np.load(tmp_path / "models" / "alpha" / "oof.npy"), truth.fold)
+    expected = expected["f1"] if isinstance(expected, dict) else expected
+    assert rows_by_name(build())["alpha"].nested_f1 == pytest.approx(expected)

