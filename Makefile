@@ -113,8 +113,8 @@ tensorboard: $(STAMP) ## Serve the training logs on 127.0.0.1
 test: $(STAMP) ## Run the test suite
 	$(PY) -m pytest -q tests
 
-bench: $(STAMP) ## Benchmarks on the shared real-data sample: submit/bench.md
-	$(PY) -m bench.run
+bench: $(STAMP) ## Benchmarks on the shared real sample: submit/bench.md [ONLY=quality,notebook,cache,use,minilm]
+	$(PY) -m tests.benchmarks.run $(if $(ONLY),--only $(ONLY))
 
 clean: ## Delete every artifact (keeps input/ and built modules)
 	rm -rf "$(W)"/folds/folds.* "$(W)"/ensembles/*/ "$(W)"/submit/*.csv "$(W)"/submit/*.json \

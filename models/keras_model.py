@@ -6,6 +6,8 @@ clipping, through `TwoSpeedModel`.
 """
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import tensorflow as tf
 import tf_keras as keras
@@ -84,8 +86,7 @@ class ProgressBar(keras.callbacks.Callback):
         self.label, self.total, self.bar, self.pending = label, epochs * steps, None, 0
 
     def on_train_begin(self, logs=None):
-        # disable=None: a bar on a terminal, silence in logs and CI.
-        self.bar = tqdm(total=self.total, desc=self.label, unit="batch", mininterval=1, leave=False, disable=None)
+        self.bar = tqdm(total=self.total, desc=self.label, unit="batch", mininterval=1, leave=False)
 
     def on_train_batch_end(self, batch, logs=None):
         self.pending += 1
@@ -107,8 +108,9 @@ def fit(model: keras.Model, train_data, val_data, spec: ModelSpec, steps: int, l
     callbacks = [
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=spec.patience, restore_best_weights=True),
         keras.callbacks.TensorBoard(log_dir=str(log_dir), update_freq="epoch", profile_batch=0),
-        ProgressBar(label, spec.epochs, steps),
     ]
+    if sys.stderr.isatty():                 # a bar on a terminal; logs and CI get the one-line fold summary
+        callbacks.append(ProgressBar(label, spec.epochs, steps))
     history = model.fit(train_data, validation_data=val_data, epochs=spec.epochs, callbacks=callbacks, verbose=0)
     return {k: [float(v) for v in values] for k, values in history.history.items()}
 

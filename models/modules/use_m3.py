@@ -13,9 +13,9 @@ package; an empty text: [<s>, </s>] in C++, [<s>, <unk>, </s>] in the package) t
 follows C++.
 
 Speed: a batch's tokens are laid end to end (a ragged batch, flattened), so no sentence is
-padded to the longest one; the n-gram windows are shifted copies of the token rows, masked to
-zero where a window slot leaves its own sentence, which is exactly the per-sentence zero
-padding of the original convolution.
+padded to the longest one; the n-gram windows gather token rows through one index per batch
+whose slots outside a token's own sentence point at an all-zero sentinel row, which is exactly
+the per-sentence zero padding of the original convolution.
 """
 from __future__ import annotations
 
@@ -112,12 +112,12 @@ class Encoder(tf.Module):
         emb = tf.gather(v["embeddings"], flat)
         x = _layernorm(emb @ v["proj_W"] + v["proj_b"], v["proj_ln_g"], v["proj_ln_b"], self.eps)
 
-        masks = _window_masks(rows)
+        index = _window_index(rows)
         branches = []
         for i, (n, left) in enumerate(ORDERS):
             xs = x[:, i * CNN_DIM:(i + 1) * CNN_DIM]
-            h = tf.nn.relu(_windows(xs, masks, n, left) @ v[f"w1_{n}"] + v[f"b1_{n}"]) + xs
-            branches.append(tf.nn.relu(_windows(h, masks, n, left) @ v[f"w2_{n}"] + v[f"b2_{n}"]) + h)
+            h = tf.nn.relu(_windows(xs, index, n, left) @ v[f"w1_{n}"] + v[f"b1_{n}"]) + xs
+            branches.append(tf.nn.relu(_windows(h, index, n, left) @ v[f"w2_{n}"] + v[f"b2_{n}"]) + h)
         feats = _layernorm(tf.concat([emb] + branches, axis=1), v["ln_g"], v["ln_b"], self.eps)
 
         # sum-then-project: the token sum commutes with the linear projection (as in the package)
@@ -130,23 +130,21 @@ class Encoder(tf.Module):
         return z * tf.math.rsqrt(tf.maximum(tf.reduce_sum(tf.square(z), axis=1, keepdims=True), self.eps))
 
 
-def _window_masks(rows: tf.Tensor) -> dict[int, tf.Tensor]:
-    """For each shift k, a [N, 1] float mask: 1 where token t+k lies in token t's own sentence."""
-    n = tf.shape(rows)[0]
+def _window_index(rows: tf.Tensor) -> tf.Tensor:
+    """[N, 5] gather index of the widest window t-2 .. t+2, slots outside t's sentence -> sentinel row N."""
+    n = tf.shape(rows, out_type=rows.dtype)[0]
+    pos = tf.range(n)[:, None] + tf.range(-MAX_SHIFT, MAX_SHIFT + 1, dtype=rows.dtype)[None, :]
     pad = tf.fill([MAX_SHIFT], tf.constant(-1, rows.dtype))
     padded = tf.concat([pad, rows, pad], axis=0)
-    return {k: tf.cast(tf.equal(padded[MAX_SHIFT + k:MAX_SHIFT + k + n], rows), tf.float32)[:, None]
-            for k in range(-MAX_SHIFT, MAX_SHIFT + 1) if k != 0}
+    inside = tf.equal(tf.gather(padded, pos + MAX_SHIFT), rows[:, None])
+    return tf.where(inside, pos, n)
 
 
-def _windows(x: tf.Tensor, masks: dict[int, tf.Tensor], n: int, left: int) -> tf.Tensor:
+def _windows(x: tf.Tensor, index: tf.Tensor, n: int, left: int) -> tf.Tensor:
     """[N, n * dim]: row t is x[t - left], ..., x[t - left + n - 1], zero outside t's sentence."""
-    count = tf.shape(x)[0]
-    padded = tf.pad(x, [[MAX_SHIFT, MAX_SHIFT], [0, 0]])
-    cols = []
-    for k in range(-left, n - left):
-        cols.append(x if k == 0 else padded[MAX_SHIFT + k:MAX_SHIFT + k + count] * masks[k])
-    return tf.concat(cols, axis=1)
+    with_sentinel = tf.concat([x, tf.zeros([1, x.shape[1]], x.dtype)], axis=0)
+    cols = index[:, MAX_SHIFT - left:MAX_SHIFT - left + n]
+    return tf.reshape(tf.gather(with_sentinel, cols), [-1, n * x.shape[1]])
 
 
 def make_tokenizer(sp_model: Path) -> tf_text.SentencepieceTokenizer:

@@ -1,0 +1,170 @@
+"""`make bench`: the pipeline against the usual notebook on real data, and the speed benchmarks.
+
+    python -m tests.benchmarks.run [--only quality,notebook,cache,use,minilm]
+
+Quality: a local competition made from the shared real sample (19,999 Quora questions) in its own
+workspace (submit/bench/, modules shared with models/hub/, embedding cache cold), the default
+pipeline run stage by stage and timed (folds, train, ensemble, submit, leaderboard), beside the
+notebook recipe on the same split. Speed: the benchmarks in this folder, each side by side with
+its baseline. Writes submit/bench.md, with the history kept in tests/benchmarks/history.md.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from core.artifacts import read_json, write_text
+from core.config import load_config
+from core.paths import REPO, submit_dir, workspace
+
+SAMPLE = REPO.parent / "shared" / "data" / "quora" / "train_sample.csv"
+HISTORY = Path(__file__).with_name("history.md")
+STAGES = ["folds", "train", "ensemble", "submit", "leaderboard"]
+TARGET_F1, TARGET_MINUTES = 0.65, 45
+
+
+def bench_workspace() -> Path:
+    return submit_dir() / "bench"
+
+
+def prepare(ws: Path) -> None:
+    """A fresh workspace holding only the local competition; built modules shared (a warm module cache)."""
+    if ws.exists():
+        for child in ws.iterdir():
+            if child.name != "input":
+                shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+    (ws / "models").mkdir(parents=True, exist_ok=True)
+    hub = workspace() / "models" / "hub"
+    hub.mkdir(parents=True, exist_ok=True)
+    (ws / "models" / "hub").symlink_to(hub)
+    if not (ws / "input" / "train.csv").exists():
+        run(["python", "-m", "input.local_competition", "--source", str(SAMPLE)], ws)
+
+
+def run(command: list[str], ws: Path) -> None:
+    env = {**os.environ, "PIPELINE_ROOT": str(ws)}
+    if command[0] == "python":
+        command = [sys.executable] + command[1:]
+    subprocess.run(command, cwd=REPO, env=env, check=True)
+
+
+def run_pipeline(ws: Path) -> dict[str, float]:
+    """Each stage through make, as a user runs it; modules are built first and not counted."""
+    run(["make", "--no-print-directory", "modules"], ws)
+    seconds = {}
+    for stage in STAGES:
+        start = time.time()
+        run(["make", "--no-print-directory", stage], ws)
+        seconds[stage] = time.time() - start
+    return seconds
+
+
+def board_rows(ws: Path) -> list:
+    os.environ["PIPELINE_ROOT"] = str(ws)
+    from submit.leaderboard import build
+    return build().rows
+
+
+def quality_section(ws: Path, seconds: dict[str, float], notebook: dict | None) -> tuple[str, dict]:
+    cfg = load_config()
+    rows = board_rows(ws)
+    lines = ["## Quality on real data", "",
+             f"Local competition from `{SAMPLE.name}` ({SAMPLE.stat().st_size // 1024} KiB): 15,999 train / 4,000 test "
+             f"rows, {cfg.folds.k} folds. Local F1 scores `input/solution.csv` at each row's own OOF-chosen threshold.",
+             "", "| kind | name | OOF F1 | nested F1 | local F1 | wall | examples/s |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        eps = ""
+        metrics = ws / "models" / r.name / "metrics.json"
+        if r.kind == "model" and metrics.exists():
+            eps = f"{read_json(metrics).get('examples_per_second', float('nan')):,.0f}"
+        lines.append(f"| {r.kind} | {r.name} | {_f(r.oof_f1)} | {_f(r.nested_f1)} | {_f(r.local_f1)} | "
+                     f"{_minutes(r.seconds)} | {eps} |")
+    if notebook:
+        lines.append(f"| notebook | recipe, threshold 0.5 | | | {_f(notebook['local_f1_at_0.5'])} | "
+                     f"{_minutes(notebook['seconds'])} | {notebook['examples_per_second']:,.0f} |")
+        lines.append(f"| notebook | recipe, threshold tuned on its validation split | | | "
+                     f"{_f(notebook['local_f1_tuned'])} | | |")
+    total = sum(seconds.values())
+    lines += ["", "Stage wall times: " + ", ".join(f"{s} {_minutes(t)}" for s, t in seconds.items())
+              + f"; pipeline total {_minutes(total)} (modules prebuilt, embedding cache cold)."]
+    blend = next((r for r in rows if r.kind == "blend" and r.name == cfg.default_blend), None)
+    result = {"blend_local_f1": blend.local_f1 if blend else None, "minutes": total / 60,
+              "tfidf_local_f1": next((r.local_f1 for r in rows if r.name == "tfidf-lr"), None),
+              "notebook_local_f1": notebook and max(notebook["local_f1_at_0.5"], notebook["local_f1_tuned"])}
+    return "\n".join(lines), result
+
+
+def targets_section(result: dict) -> str:
+    f1, minutes = result["blend_local_f1"], result["minutes"]
+    checks = [(f"default blend local F1 >= {TARGET_F1}", f1 is not None and f1 >= TARGET_F1, _f(f1)),
+              (f"whole default pipeline <= {TARGET_MINUTES} min", minutes <= TARGET_MINUTES, f"{minutes:.1f} min")]
+    for name in ("tfidf", "notebook"):
+        other = result.get(f"{name}_local_f1")
+        if other is not None:
+            checks.append((f"default blend beats the {name} reference", f1 is not None and f1 > other,
+                           f"{_f(f1)} vs {_f(other)}"))
+    lines = ["## Targets", "", "| target | met | measured |", "|---|---|---|"]
+    lines += [f"| {name} | {'yes' if ok else 'NO'} | {value} |" for name, ok, value in checks]
+    return "\n".join(lines)
+
+
+def speed_sections(only: set[str]) -> list[str]:
+    sections = []
+    for key, module in (("cache", "bench_cache_speed"), ("use", "bench_use_speed"), ("minilm", "bench_minilm_speed")):
+        if key in only:
+            print(f"== benchmark {module}", flush=True)
+            sections.append(__import__(f"tests.benchmarks.{module}", fromlist=["run"]).run())
+    return sections
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
+    return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}"
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="quality,notebook,cache,use,minilm")
+    only = set(parser.parse_args(argv).only.split(","))
+    if not SAMPLE.exists():
+        print(f"bench skipped: the shared real sample {SAMPLE} is absent", file=sys.stderr)
+        return
+    started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    parts = [f"# Benchmarks\n\nRun {started} on {machine()}, config `{load_config().path.name}`."]
+    ws = bench_workspace()
+    if only & {"quality", "notebook"}:
+        prepare(ws)
+        seconds = run_pipeline(ws) if "quality" in only else {}
+        notebook = None
+        if "notebook" in only:
+            from tests.benchmarks.notebook_recipe import run as notebook_recipe
+            notebook = notebook_recipe(ws)
+        if "quality" in only:
+            section, result = quality_section(ws, seconds, notebook)
+            parts += [section, targets_section(result)]
+    parts += speed_sections(only)
+    if HISTORY.exists():
+        parts.append(HISTORY.read_text(encoding="utf-8").strip())
+    out = submit_dir() / "bench.md"
+    write_text(out, "\n\n".join(parts) + "\n")
+    print(f"\n{out}:\n\n" + "\n\n".join(parts))
+
+
+def _f(value) -> str:
+    return "" if value is None else f"{value:.4f}"
+
+
+def _minutes(seconds) -> str:
+    return "" if seconds is None else f"{seconds / 60:.1f} min"
+
+
+if __name__ == "__main__":
+    main()
