@@ -38,22 +38,49 @@ def cached_embeddings(module_path: str, texts: np.ndarray, label: str) -> np.nda
     return np.load(path, mmap_mode="r")
 
 
-def _embed_to(path: Path, module_path: str, texts: np.ndarray, label: str) -> None:
+def token_lengths(module, texts: np.ndarray) -> np.ndarray:
+    """Tokens per text by the module's own tokenizer (its `tokenize`, where it has one), else characters.
+
+    Sorting by tokens packs batches best: padded encoders then do almost no wasted work.
+    """
     import tensorflow as tf
+    tokenize = getattr(module, "tokenize", None)
+    if tokenize is None:
+        return np.array([len(t) for t in texts])
+    return np.concatenate([tokenize(tf.constant(list(texts[i:i + 4096]))).row_lengths().numpy()
+                           for i in range(0, len(texts), 4096)])
+
+
+def length_ordered_batches(module, texts: np.ndarray, batch: int = BATCH):
+    """(rows, vectors) per batch of similar-length texts, covering every row once."""
+    import tensorflow as tf
+    embed = tf.function(lambda b: module(b), input_signature=[tf.TensorSpec([None], tf.string)])
+    order = np.argsort(token_lengths(module, texts), kind="stable")
+    for start in range(0, len(texts), batch):
+        rows = order[start:start + batch]
+        yield rows, embed(tf.constant(list(texts[rows]))).numpy()
+
+
+def embed_all(module, texts: np.ndarray, batch: int = BATCH) -> np.ndarray:
+    """Embeddings of `texts`, in their order, computed in length order."""
+    out = None
+    for rows, vectors in length_ordered_batches(module, np.asarray(texts, dtype=object), batch):
+        out = np.empty((len(texts), vectors.shape[1]), np.float32) if out is None else out
+        out[rows] = vectors
+    return out
+
+
+def _embed_to(path: Path, module_path: str, texts: np.ndarray, label: str) -> None:
     import tensorflow_hub as hub
     import tensorflow_text  # noqa: F401  (ops a module may need)
     module = hub.load(module_path)
-    embed = tf.function(lambda batch: module(batch), input_signature=[tf.TensorSpec([None], tf.string)])
-    # Similar lengths batched together: padded encoders do less work, and order does not matter here.
-    order = np.argsort([len(t) for t in texts], kind="stable")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     out = None
-    for start in tqdm(range(0, len(texts), BATCH), desc=f"embedding {label}", unit="batch", mininterval=1,
-                      disable=None):
-        rows = order[start:start + BATCH]
-        vectors = embed(tf.constant(list(texts[rows]))).numpy()
-        if out is None:
+    batches = length_ordered_batches(module, texts)
+    for rows, vectors in tqdm(batches, total=-(-len(texts) // BATCH), desc=f"embedding {label}", unit="batch",
+                              mininterval=1, disable=None):
+        if out is None:    # memory-mapped: a full competition's embeddings need not fit in memory
             out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(texts), vectors.shape[1]))
         out[rows] = vectors
     out.flush()

@@ -114,28 +114,33 @@ def tfidf_fold(spec, train, test, trn, val, fold_dir):
 def keras_fold(spec, cfg, train, test, trn, val, k, fold_dir):
     import tf_keras as keras
     from models.devices import devices
+    from models.embed_cache import cached_embeddings, token_lengths
     from models.handles import hub_layer, resolve_handle
-    from models.keras_model import cached_model, dataset, fit, module_model, predict
+    from models.keras_model import bucketed_dataset, cached_model, dataset, fit, module_model, predict
 
     keras.utils.set_random_seed(spec.seed + k)
     dev = devices()
-    if training_path(spec) == "cache":
-        from models.embed_cache import cached_embeddings
+    batch, y = spec.batch_size * max(dev.gpus, 1), train.target.astype(np.float32)
+    if training_path(spec) == "cache":          # inputs are the frozen module's cached embeddings
         module = resolve_handle(spec, cfg)
-        x, x_test = cached_embeddings(module, train.texts, "train"), cached_embeddings(module, test.texts, "test")
-        x_trn, x_val = np.asarray(x[trn]), np.asarray(x[val])
+        x, x_test = (np.asarray(cached_embeddings(module, t, name))
+                     for t, name in ((train.texts, "train"), (test.texts, "test")))
+        length = test_length = None
         with dev.strategy.scope():
             model = cached_model(spec, x.shape[1], dev.xla)
-    else:
-        x_trn, x_val, x_test = train.texts[trn], train.texts[val], test.texts
+        train_data = dataset(x[trn], y[trn], batch, True, spec.seed + k)
+    else:                                       # inputs are texts; the module runs in every step
+        layer = hub_layer(spec, cfg)
+        x, x_test = train.texts, test.texts
+        length, test_length = (token_lengths(layer.resolved_object, t) for t in (x, x_test))
         with dev.strategy.scope():
-            model = module_model(spec, hub_layer(spec, cfg))
-    y = train.target.astype(np.float32)
-    batch = spec.batch_size * max(dev.gpus, 1)
-    history = fit(model, dataset(x_trn, y[trn], batch, True, spec.seed + k), dataset(x_val, y[val], batch, False, 0),
-                  spec, steps=-(-len(trn) // batch), label=f"{spec.name} fold {k}", log_dir=fold_dir / "logs")
+            model = module_model(spec, layer)
+        train_data = bucketed_dataset(x[trn], y[trn], length[trn], batch, spec.seed + k)
+    history = fit(model, train_data, dataset(x[val], y[val], batch, False, 0), spec, steps=-(-len(trn) // batch),
+                  label=f"{spec.name} fold {k}", log_dir=fold_dir / "logs")
     model.save_weights(str(fold_dir / "weights"))
-    return predict(model, x_val, batch), predict(model, np.asarray(x_test), batch), history
+    val_length = length[val] if length is not None else None
+    return predict(model, x[val], batch, val_length), predict(model, x_test, batch, test_length), history
 
 
 def assemble(spec: ModelSpec, out: Path, train: Split, fold: np.ndarray, stamp: dict, extra: dict) -> dict:

