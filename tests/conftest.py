@@ -11,7 +11,7 @@ import core  # noqa: F401  (TensorFlow's environment, before any test imports it
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
-SMALL_CONFIG = """
+COMPETITION = """
 [competition]
 slug = "quora-insincere-questions-classification"
 train = "train.csv"
@@ -22,7 +22,9 @@ id = "qid"
 text = "question_text"
 target = "target"
 prediction = "prediction"
+"""
 
+SMALL_CONFIG = COMPETITION + """
 [folds]
 k = 3
 seed = 7
@@ -95,3 +97,12 @@ TINY_VECTORS = {"why": [1, 0, 0, 0], "how": [0, 1, 0, 0], "silly": [0, 0, 1, 0],
 
 def write_vectors(path: Path) -> None:
     path.write_text("".join(f"{w} {' '.join(map(str, v))}\n" for w, v in TINY_VECTORS.items()))
+
+
+@pytest.fixture
+def kaggle_calls(monkeypatch):
+    """Replace the kaggle CLI's process runner: record each argv, answer success. Nothing reaches Kaggle."""
+    from core import kaggle
+    seen = []
+    monkeypatch.setattr(kaggle, "_execute", lambda argv: (seen.append(argv), (0, "ok\n"))[1])
+    return seen

@@ -10,18 +10,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-CONFIG = """
-[competition]
-slug = "fake-comp"
-train = "train.csv"
-test = "test.csv"
-sample_submission = "sample_submission.csv"
-solution = "solution.csv"
-id = "qid"
-text = "question_text"
-target = "target"
-prediction = "prediction"
+from conftest import COMPETITION
 
+CONFIG = COMPETITION.replace("quora-insincere-questions-classification", "fake-comp") + """
 [folds]
 k = 3
 seed = 1

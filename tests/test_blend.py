@@ -12,20 +12,11 @@ from core.metrics import best_threshold, f1_at, summarize
 from ensembles.blend import METHODS, fit_stacking, main, nested_scores, run_blend
 from folds.make_folds import assign_folds, folds_csv, folds_fingerprint
 
+from conftest import COMPETITION
+
 N_TRAIN, N_TEST, K = 1500, 400, 4
 MEMBERS = ["a", "b", "c"]
-CONFIG = """
-[competition]
-slug = "synthetic"
-train = "train.csv"
-test = "test.csv"
-sample_submission = "sample_submission.csv"
-solution = "solution.csv"
-id = "qid"
-text = "question_text"
-target = "target"
-prediction = "prediction"
-
+CONFIG = COMPETITION.replace("quora-insincere-questions-classification", "synthetic") + """
 [folds]
 k = {k}
 seed = 7

@@ -12,27 +12,19 @@ from submit_fakes import full_world, setup_env
 FAKE_KEY = "fake-secret-key-0123456789"
 
 
-@pytest.fixture
-def calls(monkeypatch):
-    """Replace the process runner: record each argv, answer success."""
-    seen = []
-    monkeypatch.setattr(kaggle, "_execute", lambda argv: (seen.append(argv), (0, "ok\n"))[1])
-    return seen
-
-
 def with_env_credentials(monkeypatch):
     monkeypatch.setenv("KAGGLE_USERNAME", "someone")
     monkeypatch.setenv("KAGGLE_KEY", FAKE_KEY)
 
 
-def test_no_credentials_error_names_variables_and_file(tmp_path, monkeypatch, calls):
+def test_no_credentials_error_names_variables_and_file(tmp_path, monkeypatch, kaggle_calls):
     setup_env(tmp_path, monkeypatch)
     with pytest.raises(PipelineError) as e:
         kaggle.run(["kaggle", "competitions", "submissions", "fake-comp"])
     message = str(e.value)
     assert "KAGGLE_USERNAME" in message and "KAGGLE_KEY" in message and "kaggle.json" in message
     assert "KAGGLE_API_TOKEN" in message
-    assert calls == []
+    assert kaggle_calls == []
 
 
 def test_kaggle_json_in_config_dir_counts_as_credentials(tmp_path, monkeypatch):
@@ -50,25 +42,25 @@ def test_access_token_file_counts_as_credentials(tmp_path, monkeypatch):
     assert kaggle.credentials_source() == "~/.kaggle/access_token"
 
 
-def test_file_submit_builds_exact_command(tmp_path, monkeypatch, calls):
+def test_file_submit_builds_exact_command(tmp_path, monkeypatch, kaggle_calls):
     from submit.kaggle_cli import submit
     from submit.make_submission import make
     full_world(tmp_path, monkeypatch)
     with_env_credentials(monkeypatch)
     path = make("blend", "mean")
     submit("mean", "first try")
-    assert calls[0][1:] == ["competitions", "submit", "fake-comp", "-f", str(path), "-m", "first try"]
+    assert kaggle_calls[0][1:] == ["competitions", "submit", "fake-comp", "-f", str(path), "-m", "first try"]
 
 
-def test_status_builds_exact_command(tmp_path, monkeypatch, calls):
+def test_status_builds_exact_command(tmp_path, monkeypatch, kaggle_calls):
     from submit.kaggle_cli import status
     setup_env(tmp_path, monkeypatch)
     with_env_credentials(monkeypatch)
     status()
-    assert calls[0][1:] == ["competitions", "submissions", "fake-comp"]
+    assert kaggle_calls[0][1:] == ["competitions", "submissions", "fake-comp"]
 
 
-def test_code_competition_refuses_file_submission(tmp_path, monkeypatch, calls):
+def test_code_competition_refuses_file_submission(tmp_path, monkeypatch, kaggle_calls):
     from submit.kaggle_cli import submit
     full_world(tmp_path, monkeypatch)
     with_env_credentials(monkeypatch)
@@ -76,10 +68,10 @@ def test_code_competition_refuses_file_submission(tmp_path, monkeypatch, calls):
     cfg.write_text(cfg.read_text() + "\n[kaggle]\ncode_competition = true\n")
     with pytest.raises(PipelineError, match="make kernel"):
         submit("mean", "x")
-    assert calls == []
+    assert kaggle_calls == []
 
 
-def test_edited_submission_file_is_refused_before_sending(tmp_path, monkeypatch, calls):
+def test_edited_submission_file_is_refused_before_sending(tmp_path, monkeypatch, kaggle_calls):
     from submit.kaggle_cli import submit
     from submit.make_submission import make
     full_world(tmp_path, monkeypatch)
@@ -90,7 +82,7 @@ def test_edited_submission_file_is_refused_before_sending(tmp_path, monkeypatch,
     table.to_csv(path, index=False)
     with pytest.raises(PipelineError, match="0 or 1"):
         submit("mean", "x")
-    assert calls == []
+    assert kaggle_calls == []
 
 
 def test_dns_failure_is_a_network_error_run_once(tmp_path, monkeypatch):
@@ -163,7 +155,7 @@ def test_download_builds_exact_command_and_unzips(tmp_path, monkeypatch):
     assert (folder / "embeddings" / "glove" / "vectors.txt").exists()
 
 
-def test_download_without_credentials_names_offline_alternatives(tmp_path, monkeypatch, calls):
+def test_download_without_credentials_names_offline_alternatives(tmp_path, monkeypatch, kaggle_calls):
     from input.download import download
     setup_env(tmp_path, monkeypatch)
     with pytest.raises(PipelineError) as e:

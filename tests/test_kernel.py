@@ -21,13 +21,6 @@ output_dim = 50
 """
 
 
-@pytest.fixture
-def calls(monkeypatch):
-    seen = []
-    monkeypatch.setattr(kaggle, "_execute", lambda argv: (seen.append(argv), (0, "ok\n"))[1])
-    return seen
-
-
 def credentials(monkeypatch):
     monkeypatch.setenv("KAGGLE_USERNAME", "someone")
     monkeypatch.setenv("KAGGLE_KEY", FAKE_KEY)
@@ -72,22 +65,22 @@ def test_missing_owner_says_where_to_set_it(tmp_path, monkeypatch):
         write()
 
 
-def test_push_builds_exact_command(tmp_path, monkeypatch, calls):
+def test_push_builds_exact_command(tmp_path, monkeypatch, kaggle_calls):
     from submit.kernel import push, write
     setup_env(tmp_path, monkeypatch)
     credentials(monkeypatch)
     folder = write()
     push()
-    assert calls[0][1:] == ["kernels", "push", "-p", str(folder)]
+    assert kaggle_calls[0][1:] == ["kernels", "push", "-p", str(folder)]
 
 
-def test_kernel_submit_builds_code_competition_command(tmp_path, monkeypatch, calls):
+def test_kernel_submit_builds_code_competition_command(tmp_path, monkeypatch, kaggle_calls):
     from submit.kernel import submit, write
     setup_env(tmp_path, monkeypatch)
     credentials(monkeypatch)
     write()
     submit(3, "kernel v3")
-    assert calls[0][1:] == ["competitions", "submit", "fake-comp", "-k", "someone/fake-comp-pipeline",
+    assert kaggle_calls[0][1:] == ["competitions", "submit", "fake-comp", "-k", "someone/fake-comp-pipeline",
                             "-v", "3", "-f", "submission.csv", "-m", "kernel v3"]
 
 
