@@ -117,8 +117,9 @@ def split(target: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def bench_spec(cfg: Config, name: str, epochs: int) -> ModelSpec:
-    """The catalogue entry, frozen, for exactly `epochs` epochs: patience = epochs never stops a fit that short."""
-    return dataclasses.replace(cfg.model(name), trainable=False, epochs=epochs, patience=epochs)
+    """The catalogue entry, frozen, for exactly `epochs` epochs (patience = epochs never stops a fit that short),
+    at a plain Keras tutorial's batch size (the Keras default, 32) for both paths."""
+    return dataclasses.replace(cfg.model(name), trainable=False, epochs=epochs, patience=epochs, batch_size=32)
 
 
 def _clock() -> tuple[float, float]:

@@ -8,8 +8,8 @@ cross-entropy, batch 32, EarlyStopping(val_loss, patience=2, restore_best_weight
 stratified 90/10 train/validation split, `model.fit` on the raw strings, so the hub layer embeds
 every text again every epoch. Two departures, both stated in the result: the module is the
 offline use-m3 (Universal Sentence Encoder multilingual v3, rebuilt locally) because tfhub.dev
-is out of reach here, and epochs are capped at MAX_EPOCHS (the course says 100 and relies on
-early stopping; at lr 1e-4 validation loss can keep creeping down for a long time, and each
+is out of reach here, and epochs are capped at MAX_EPOCHS (the course sets a large epoch count and
+relies on early stopping; at lr 1e-4 validation loss can keep creeping down for a long time, and each
 epoch re-embeds the whole train.csv).
 
 It reads a local competition, `<workspace>/input/` train.csv, test.csv and solution.csv (made by
@@ -38,7 +38,7 @@ from core.paths import hub_dir
 from tests.benchmarks.bench_cache_speed import SAMPLE, pipeline_root, provide_module
 
 MODULE = "use-m3"
-MAX_EPOCHS = 20          # the course's 100, capped: see the module docstring
+MAX_EPOCHS = 20          # the course's large epoch count, capped: see the module docstring
 BATCH = 32
 LR = 1e-4
 PATIENCE = 2
