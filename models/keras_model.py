@@ -33,15 +33,19 @@ def cached_model(spec: ModelSpec, dim: int, jit: bool) -> keras.Model:
     return model
 
 
-def module_model(spec: ModelSpec, module_layer) -> keras.Model:
-    """Strings in: the hub layer runs in every step (fine-tuning, or the tutorial-style frozen path)."""
+def module_model(spec: ModelSpec, module_layer, steps_per_epoch: int = 1) -> keras.Model:
+    """Strings in: the hub layer runs in every step (fine-tuning, or the tutorial-style frozen path).
+
+    A fine-tuned module's learning rate decays linearly to zero over the planned steps, as BERT-style
+    fine-tuning does: large early moves, then settling, without a learning rate to tune per epoch count.
+    """
     inputs = keras.Input(shape=(), dtype=tf.string, name="text")
     embedding = tf.cast(module_layer(inputs), keras.mixed_precision.global_policy().compute_dtype)
     if spec.trainable:
+        module_lr = keras.optimizers.schedules.PolynomialDecay(spec.module_lr, spec.epochs * steps_per_epoch, 0.0)
         model = TwoSpeedModel(inputs, head(embedding, spec))
         model.compile(optimizer=keras.optimizers.Adam(spec.lr), loss="binary_crossentropy", metrics=["accuracy"],
-                      module=module_layer, module_optimizer=keras.optimizers.Adam(spec.module_lr),
-                      clipnorm=spec.clipnorm)
+                      module=module_layer, module_optimizer=keras.optimizers.Adam(module_lr), clipnorm=spec.clipnorm)
     else:
         model = keras.Model(inputs, head(embedding, spec))
         model.compile(optimizer=keras.optimizers.Adam(spec.lr, clipnorm=spec.clipnorm),
@@ -96,20 +100,20 @@ class ProgressBar(keras.callbacks.Callback):
 
     def __init__(self, label: str, epochs: int, steps: int):
         super().__init__()
-        self.label, self.total, self.bar, self.pending = label, epochs * steps, None, 0
+        self.label, self.total, self.bar, self.done_in_epoch = label, epochs * steps, None, 0
 
     def on_train_begin(self, logs=None):
         self.bar = tqdm(total=self.total, desc=self.label, unit="batch", mininterval=1, leave=False)
 
+    def on_epoch_begin(self, epoch, logs=None):
+        self.done_in_epoch = 0
+
     def on_train_batch_end(self, batch, logs=None):
-        self.pending += 1
-        if self.pending == 20:           # updating every batch would cost more than a small head's step
-            self.bar.update(self.pending)
-            self.pending = 0
+        # `batch` is the last step run: with steps_per_execution the hook sees several at once.
+        self.bar.update(batch + 1 - self.done_in_epoch)
+        self.done_in_epoch = batch + 1
 
     def on_epoch_end(self, epoch, logs=None):
-        self.bar.update(self.pending)
-        self.pending = 0
         self.bar.set_postfix({k: f"{v:.4f}" for k, v in (logs or {}).items() if "loss" in k})
 
     def on_train_end(self, logs=None):

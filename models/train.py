@@ -134,7 +134,7 @@ def keras_fold(spec, cfg, train, test, trn, val, k, fold_dir):
         x, x_test = train.texts, test.texts
         length, test_length = (token_lengths(layer.resolved_object, t) for t in (x, x_test))
         with dev.strategy.scope():
-            model = module_model(spec, layer)
+            model = module_model(spec, layer, steps_per_epoch=-(-len(trn) // batch))
         train_data = bucketed_dataset(x[trn], y[trn], length[trn], batch, spec.seed + k)
     history = fit(model, train_data, dataset(x[val], y[val], batch, False, 0), spec, steps=-(-len(trn) // batch),
                   label=f"{spec.name} fold {k}", log_dir=fold_dir / "logs")
