@@ -42,7 +42,7 @@ class ModelSpec:
     handle: str = ""                  # a [modules] name, a tfhub.dev / Kaggle Models URL, or a SavedModel path
     output_dim: int = 0
     trainable: bool = False           # fine-tune the module (True) or keep it frozen (False)
-    enabled: bool = True
+    enabled: bool | str = True        # true, false, or "gpu": only on a machine with a GPU
     head: tuple[int, ...] = (256, 64)
     dropout: float = 0.2
     lr: float = 1e-3
@@ -105,12 +105,29 @@ class Config:
         return self.models[name]
 
     def enabled_models(self) -> list[ModelSpec]:
-        return [m for m in self.models.values() if m.enabled]
+        return [m for m in self.models.values() if runs_here(m)]
 
     def blend(self, name: str) -> BlendSpec:
         if name not in self.blends:
             raise PipelineError(f"{self.path}: no blend named {name!r}; known blends: {', '.join(self.blends)}")
         return self.blends[name]
+
+
+def gpu_present() -> bool:
+    """Whether an NVIDIA driver shows a GPU: cheap enough for every make call (no TensorFlow import)."""
+    gpus = Path("/proc/driver/nvidia/gpus")
+    return gpus.is_dir() and any(gpus.iterdir())
+
+
+def runs_here(spec: ModelSpec) -> bool:
+    return spec.enabled is True or (spec.enabled == "gpu" and gpu_present())
+
+
+def _without_gpu_only(blend: BlendSpec, models: dict[str, ModelSpec]) -> BlendSpec:
+    """A blend's members that need a GPU are left out on a machine without one, so one blend serves both."""
+    members = tuple(m for m in blend.members if not (m in models and not runs_here(models[m])
+                                                     and models[m].enabled == "gpu"))
+    return dataclasses.replace(blend, members=members)
 
 
 def config_path() -> Path:
@@ -126,16 +143,20 @@ def load_config(path: Path | str | None = None) -> Config:
     except tomllib.TOMLDecodeError as e:
         raise PipelineError(f"{path}: not valid TOML ({e})") from None
     defaults = raw.get("train", {})
+    models = {n: _build(ModelSpec, {**defaults, **t, "name": n}, path, f"[models.{n}]")
+              for n, t in raw.get("models", {}).items()}
+    bad = [m.name for m in models.values() if m.enabled not in (True, False, "gpu")]
+    if bad:
+        raise PipelineError(f"{path}: [models.{bad[0]}] enabled must be true, false or \"gpu\"")
     return Config(
         path=path,
         competition=_build(Competition, raw.get("competition", {}), path, "[competition]"),
         folds=_build(Folds, raw.get("folds", {}), path, "[folds]"),
-        models={n: _build(ModelSpec, {**defaults, **t, "name": n}, path, f"[models.{n}]")
-                for n, t in raw.get("models", {}).items()},
+        models=models,
         modules={n: ModuleSpec(name=n, builder=_require(t, "builder", path, f"[modules.{n}]"),
                                options={k: v for k, v in t.items() if k != "builder"})
                  for n, t in raw.get("modules", {}).items()},
-        blends={n: _build(BlendSpec, {**t, "name": n}, path, f"[blends.{n}]")
+        blends={n: _without_gpu_only(_build(BlendSpec, {**t, "name": n}, path, f"[blends.{n}]"), models)
                 for n, t in raw.get("blends", {}).items()},
         default_blend=raw.get("ensemble", {}).get("default", ""),
         kaggle=_build(KaggleSettings, raw.get("kaggle", {}), path, "[kaggle]"),

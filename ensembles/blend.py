@@ -35,7 +35,7 @@ from sklearn.linear_model import LogisticRegression
 
 from core.artifacts import dict_fingerprint, file_fingerprint, read_json, write_bytes, write_json, write_npy
 from core.cli import entry_point
-from core.config import BlendSpec, Config, load_config
+from core.config import BlendSpec, Config, load_config, runs_here
 from core.data import load_test, load_train
 from core.errors import PipelineError
 from core.metrics import best_threshold, f1_curve, fold_thresholds, nested_f1, stable_threshold, summarize
@@ -174,7 +174,7 @@ def check_spec(spec: BlendSpec, cfg: Config) -> None:
     if not spec.members or len(set(spec.members)) != len(spec.members):
         raise PipelineError(f"{cfg.path}: [blends.{spec.name}] members must be a non-empty list of distinct "
                             f"model names (got {list(spec.members)})")
-    disabled = [m for m in spec.members if not cfg.model(m).enabled]
+    disabled = [m for m in spec.members if not runs_here(cfg.model(m))]
     if disabled:
         raise PipelineError(f"{cfg.path}: [blends.{spec.name}] uses disabled model(s) {', '.join(disabled)}; "
                             f"enable them (and `make train`) or drop them from the blend's members")

@@ -15,6 +15,8 @@ from tqdm import tqdm
 
 from core.config import ModelSpec
 
+tf.get_logger().setLevel("ERROR")   # retracing notices for each fold's new model are expected, not news
+
 
 def head(x, spec: ModelSpec):
     for width in spec.head:

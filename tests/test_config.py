@@ -37,3 +37,16 @@ def test_the_repository_config_has_the_online_catalogue():
     assert "https://tfhub.dev/google/nnlm-en-dim128-with-normalization/2" in handles
     assert cfg.default_blend in cfg.blends
     assert all(member in cfg.models for b in cfg.blends.values() for member in b.members)
+
+
+def test_a_gpu_only_model_is_left_out_of_models_and_blends_without_a_gpu(workspace, monkeypatch):
+    from core import config
+    path = workspace / "pipeline.toml"
+    path.write_text(path.read_text().replace('trainable = true\nmodule_lr = 0.01', 'trainable = true\nmodule_lr = 0.01\nenabled = "gpu"')
+                    .replace('members = ["tfidf-lr", "tiny-frozen"]', 'members = ["tfidf-lr", "tiny-frozen", "tiny-tuned"]'))
+    monkeypatch.setattr(config, "gpu_present", lambda: False)
+    cfg = load_config()
+    assert "tiny-tuned" not in [m.name for m in cfg.enabled_models()]
+    assert cfg.blend("mean").members == ("tfidf-lr", "tiny-frozen")
+    monkeypatch.setattr(config, "gpu_present", lambda: True)
+    assert load_config().blend("mean").members == ("tfidf-lr", "tiny-frozen", "tiny-tuned")
