@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from core.paths import cache_dir
 
-BATCH = 256
+BATCH = 1024   # texts per module call: large calls use the cores best (USE m3: 1,874/s at 1,024 vs 1,551/s at 128)
 
 
 def module_fingerprint(module_path: str) -> str:

@@ -45,7 +45,8 @@ def stamp_for(spec: ModelSpec, cfg: Config, train: Split, test: Split) -> dict:
     if spec.kind == "hub":
         from models.handles import resolve_handle
         module = module_fingerprint(resolve_handle(spec, cfg))
-    return {"spec": spec.as_dict(), "module_fingerprint": module, "folds_fingerprint": folds_fingerprint(),
+    spec_dict = {k: v for k, v in spec.as_dict().items() if k != "enabled"}   # switching a model on/off is no change
+    return {"spec": spec_dict, "module_fingerprint": module, "folds_fingerprint": folds_fingerprint(),
             "train_texts": texts_fingerprint(train.texts), "test_texts": texts_fingerprint(test.texts)}
 
 

@@ -20,10 +20,10 @@ import core  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
 import tensorflow as tf
 import tensorflow_text  # noqa: F401  (registers the SentencePiece ops the module uses)
 
+from models.embed_cache import BATCH  # the batch the pipeline embeds with
 from models.modules import use_m3
 
 SAMPLE = Path(__file__).resolve().parents[3] / "shared/data/quora/train_sample.csv"
-BATCH = 128         # sentences per module call: 64-256 cost the same CPU time on 2 cores
 
 
 def multiply_adds() -> tuple[int, int]:

@@ -67,9 +67,13 @@ def run_pipeline(ws: Path) -> dict[str, float]:
 
 
 def board_rows(ws: Path) -> list:
-    os.environ["PIPELINE_ROOT"] = str(ws)
     from submit.leaderboard import build
-    return build().rows
+    saved = os.environ.get("PIPELINE_ROOT")
+    os.environ["PIPELINE_ROOT"] = str(ws)
+    try:
+        return build().rows
+    finally:
+        os.environ.pop("PIPELINE_ROOT") if saved is None else os.environ.update(PIPELINE_ROOT=saved)
 
 
 def quality_section(ws: Path, seconds: dict[str, float], notebook: dict | None) -> tuple[str, dict]:
