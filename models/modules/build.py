@@ -63,6 +63,9 @@ def main(argv=None) -> None:
     parser.add_argument("--name", action="append", help="build only this module (repeatable)")
     args = parser.parse_args(argv)
     cfg = load_config()
+    unknown = [n for n in args.name or [] if n not in cfg.modules]
+    if unknown:
+        raise PipelineError(f"{cfg.path}: no [modules] entry named {unknown}; known: {', '.join(cfg.modules)}")
     specs = [cfg.modules[n] for n in args.name] if args.name else list(cfg.modules.values())
     for spec in specs:
         build_module(spec)

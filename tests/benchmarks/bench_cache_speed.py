@@ -35,7 +35,7 @@ from core.metrics import best_threshold
 from core.paths import REPO, hub_dir
 
 SAMPLE = REPO.parent / "shared/data/quora/train_sample.csv"
-MODULES = ("use-m3", "glove-6b-50d")     # the first one that builds is used
+MODULES = ("use-m3", "glove-6b-50d", "minilm")   # the default: the first one that builds
 EPOCHS = 5
 TARGET = 5.0                             # the speed-up the cache should give, cold, on one 5-epoch fit
 
