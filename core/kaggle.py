@@ -19,7 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from core.config import Config, KaggleSettings
+from core.config import KaggleSettings
 from core.errors import PipelineError
 
 SECRET_VARS = ("KAGGLE_KEY", "KAGGLE_API_TOKEN")
@@ -33,10 +33,6 @@ HOW_TO_AUTHENTICATE = (
 
 
 # ---------------------------------------------------------------- settings
-def load_settings(cfg: Config) -> KaggleSettings:
-    return cfg.kaggle
-
-
 def owner(settings: KaggleSettings) -> str:
     """The Kaggle user name (not a secret): [kaggle] owner, KAGGLE_USERNAME, or kaggle.json's username."""
     if settings.owner:

@@ -30,6 +30,10 @@ from folds.make_folds import folds_fingerprint, load_folds
 from models.embed_cache import module_fingerprint, texts_fingerprint
 
 
+PATHS = {"tfidf": "TF-IDF + logistic regression", "cache": "frozen module, heads on cached embeddings",
+         "module": "fine-tuned module inside the training step"}
+
+
 def training_path(spec: ModelSpec) -> str:
     """tfidf; cache (frozen module: heads train on cached embeddings); module (the module runs in every step)."""
     if spec.kind == "tfidf":
@@ -193,9 +197,7 @@ def train_model(spec: ModelSpec, cfg: Config, n_jobs: int) -> dict | None:
         return None
     from models.devices import devices
     device = devices().describe() if path != "tfidf" else "CPU"
-    print(f"{spec.name}: {'frozen module, heads on cached embeddings' if path == 'cache' else ''}"
-          f"{'fine-tuned module inside the training step' if path == 'module' else ''}"
-          f"{'TF-IDF + logistic regression' if path == 'tfidf' else ''} on {device}", flush=True)
+    print(f"{spec.name}: {PATHS[path]} on {device}", flush=True)
     extra = {"path": path, "device": device}
     if path == "cache":
         extra["embed_seconds"] = warm_cache(spec, cfg, train, test)

@@ -38,7 +38,7 @@ def leaderboard_command(slug: str, folder: Path) -> list[str]:
 def submit(blend: str, message: str, cfg: Config | None = None) -> str:
     cfg = cfg or load_config()
     slug = cfg.competition.slug
-    if kaggle.load_settings(cfg).code_competition:
+    if cfg.kaggle.code_competition:
         raise PipelineError(CODE_COMPETITION.format(slug=slug))
     if not message.strip():
         raise PipelineError("a submission needs a message: MESSAGE=\"what changed\"")

@@ -198,7 +198,7 @@ def _decoded_code(text: str) -> str:
 
 def write(cfg: Config | None = None) -> Path:
     cfg = cfg or load_config()
-    settings = kaggle.load_settings(cfg)
+    settings = cfg.kaggle
     folder = kernel_folder()
     body, meta = script(cfg), metadata(cfg, settings)
     meta_text = json.dumps(meta, indent=2, sort_keys=True) + "\n"

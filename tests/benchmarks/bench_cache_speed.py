@@ -137,7 +137,7 @@ def cache_path(label, spec, cfg, sample, trn, val, log_dir) -> Timing:
     from models.devices import devices
     from models.embed_cache import cached_embeddings
     from models.handles import resolve_handle
-    from models.keras_model import cached_model, dataset, fit
+    from models.keras_model import cached_model
     keras.utils.set_random_seed(spec.seed)
     y = sample.target.astype(np.float32)
     t0, c0 = _clock()
@@ -146,6 +146,13 @@ def cache_path(label, spec, cfg, sample, trn, val, log_dir) -> Timing:
     t1 = time.perf_counter()
     with devices().strategy.scope():
         model = cached_model(spec, x.shape[1], devices().xla)
+    return timed_fit(model, label, spec, x_trn, x_val, y, trn, val, log_dir, (t0, c0, t1))
+
+
+def timed_fit(model, label, spec, x_trn, x_val, y, trn, val, log_dir, started) -> Timing:
+    """Fit (the part both paths share) and time it; `started` = (wall, CPU) at module load, wall at fit start."""
+    from models.keras_model import dataset, fit
+    t0, c0, t1 = started
     fit(model, dataset(x_trn, y[trn], spec.batch_size, True, spec.seed),
         dataset(x_val, y[val], spec.batch_size, False, 0), spec, steps=-(-len(trn) // spec.batch_size),
         label=label, log_dir=log_dir)
@@ -159,7 +166,7 @@ def hub_path(label, spec, cfg, sample, trn, val, log_dir) -> Timing:
     import tf_keras as keras
     from models.devices import devices
     from models.handles import hub_layer
-    from models.keras_model import dataset, fit, module_model
+    from models.keras_model import module_model
     keras.utils.set_random_seed(spec.seed)
     y = sample.target.astype(np.float32)
     x_trn, x_val = sample.texts[trn], sample.texts[val]
@@ -167,12 +174,7 @@ def hub_path(label, spec, cfg, sample, trn, val, log_dir) -> Timing:
     with devices().strategy.scope():
         model = module_model(spec, hub_layer(spec, cfg, trainable=False))
     t1 = time.perf_counter()
-    fit(model, dataset(x_trn, y[trn], spec.batch_size, True, spec.seed),
-        dataset(x_val, y[val], spec.batch_size, False, 0), spec, steps=-(-len(trn) // spec.batch_size),
-        label=label, log_dir=log_dir)
-    t2, c2 = _clock()
-    return Timing(label, t1 - t0, t2 - t1, c2 - c0, len(trn) * spec.epochs,
-                  _val_f1(model, x_val, y[val], spec.batch_size))
+    return timed_fit(model, label, spec, x_trn, x_val, y, trn, val, log_dir, (t0, c0, t1))
 
 
 def report(name: str, spec: ModelSpec, sample: Split, trn, val, timings: list[Timing], notes: list[str],
