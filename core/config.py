@@ -39,7 +39,8 @@ class Folds:
 class ModelSpec:
     name: str
     kind: str = "hub"                 # "hub": a text-embedding module + dense head; "tfidf": the classic baseline
-    handle: str = ""                  # a [modules] name, a tfhub.dev / Kaggle Models URL, or a SavedModel path
+    handle: str | tuple[str, ...] = ""  # a [modules] name, a tfhub.dev / Kaggle Models URL, or a SavedModel path;
+                                      # a list: the modules' embeddings side by side, into one head
     output_dim: int = 0
     trainable: bool = False           # fine-tune the module (True) or keep it frozen (False)
     enabled: bool | str = True        # true, false, or "gpu": only on a machine with a GPU
@@ -54,6 +55,10 @@ class ModelSpec:
     seed: int = 42
     C: float = 4.0                    # tfidf: inverse regularization of the logistic regression
     max_features: int = 200000        # tfidf: vocabulary size per vectorizer
+
+    @property
+    def handles(self) -> tuple[str, ...]:
+        return self.handle if isinstance(self.handle, tuple) else (self.handle,)
 
     def as_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}

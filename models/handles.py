@@ -1,8 +1,9 @@
-"""One function from a catalogue entry to a `hub.KerasLayer`, whatever its handle is.
+"""One function from a catalogue entry to its `hub.KerasLayer`s, whatever its handles are.
 
 A handle is the name of a locally built module ([modules] in the configuration, built into
 models/hub/<name>/), a tfhub.dev / Kaggle Models URL (downloaded once into the project's cache,
-so a second run is offline), or a path to a SavedModel folder.
+so a second run is offline), or a path to a SavedModel folder. An entry with a list of handles
+feeds their embeddings, side by side, into one head.
 """
 from __future__ import annotations
 
@@ -14,40 +15,45 @@ from core.errors import PipelineError
 from core.paths import cache_dir, hub_dir, workspace
 
 
-def resolve_handle(spec: ModelSpec, cfg: Config) -> str:
-    """The handle as hub.KerasLayer takes it: a local folder, or a URL resolved (downloaded) into the cache."""
-    if spec.handle in cfg.modules:
-        path = hub_dir() / spec.handle
+def resolve_handles(spec: ModelSpec, cfg: Config) -> list[str]:
+    """Each of the model's handles as hub.KerasLayer takes it: a local folder, or a URL resolved into the cache."""
+    return [_resolve(handle, spec, cfg) for handle in spec.handles]
+
+
+def _resolve(handle: str, spec: ModelSpec, cfg: Config) -> str:
+    if handle in cfg.modules:
+        path = hub_dir() / handle
         if not (path / "saved_model.pb").exists():
-            raise PipelineError(f"model {spec.name}: module {spec.handle!r} is not built yet; run `make modules`")
+            raise PipelineError(f"model {spec.name}: module {handle!r} is not built yet; run `make modules`")
         return str(path)
-    if "://" in spec.handle:
-        return _download(spec)
-    path = Path(spec.handle) if Path(spec.handle).is_absolute() else workspace() / spec.handle
+    if "://" in handle:
+        return _download(handle, spec)
+    path = Path(handle) if Path(handle).is_absolute() else workspace() / handle
     if not (path / "saved_model.pb").exists():
-        raise PipelineError(f"model {spec.name}: handle {spec.handle!r} is not a SavedModel folder "
+        raise PipelineError(f"model {spec.name}: handle {handle!r} is not a SavedModel folder "
                             f"({path / 'saved_model.pb'} not found)")
     return str(path)
 
 
-def _download(spec: ModelSpec) -> str:
+def _download(handle: str, spec: ModelSpec) -> str:
     os.environ.setdefault("TFHUB_CACHE_DIR", str(cache_dir() / "tfhub"))
     import tensorflow_hub as hub
     try:
-        return hub.resolve(spec.handle)
+        return hub.resolve(handle)
     except OSError as e:  # URLError, socket errors, HTTP errors
         raise PipelineError(
-            f"model {spec.name}: cannot download {spec.handle} ({e}). This machine is offline or cannot reach "
+            f"model {spec.name}: cannot download {handle} ({e}). This machine is offline or cannot reach "
             f"the hub. Download the module where you have internet (hub.resolve(handle), or the .tar.gz from "
             f"tfhub.dev / Kaggle Models), unpack it into a folder, and set handle = \"path/to/folder\" in "
             f"[models.{spec.name}]; or disable the entry (enabled = false)") from None
 
 
-def hub_layer(spec: ModelSpec, cfg: Config, trainable: bool | None = None):
-    """hub.KerasLayer(handle, input_shape=[], dtype=tf.string, trainable=spec.trainable)."""
-    handle = resolve_handle(spec, cfg)
+def hub_layers(spec: ModelSpec, cfg: Config, trainable: bool | None = None) -> list:
+    """hub.KerasLayer(handle, input_shape=[], dtype=tf.string, trainable=spec.trainable) for each handle."""
+    handles = resolve_handles(spec, cfg)
     import tensorflow as tf
     import tensorflow_hub as hub
     import tensorflow_text  # noqa: F401  (registers SentencePiece / WordPiece ops before a module loads)
     trainable = spec.trainable if trainable is None else trainable
-    return hub.KerasLayer(handle, input_shape=[], dtype=tf.string, trainable=trainable, name="module")
+    return [hub.KerasLayer(h, input_shape=[], dtype=tf.string, trainable=trainable, name=f"module{i or ''}")
+            for i, h in enumerate(handles)]

@@ -35,19 +35,21 @@ def cached_model(spec: ModelSpec, dim: int, jit: bool) -> keras.Model:
     return model
 
 
-def module_model(spec: ModelSpec, module_layer, steps_per_epoch: int = 1) -> keras.Model:
-    """Strings in: the hub layer runs in every step (fine-tuning, or the tutorial-style frozen path).
+def module_model(spec: ModelSpec, module_layers: list, steps_per_epoch: int = 1) -> keras.Model:
+    """Strings in: the hub layers run in every step (fine-tuning, or the tutorial-style frozen path).
 
     A fine-tuned module's learning rate decays linearly to zero over the planned steps, as BERT-style
     fine-tuning does: large early moves, then settling, without a learning rate to tune per epoch count.
     """
     inputs = keras.Input(shape=(), dtype=tf.string, name="text")
-    embedding = tf.cast(module_layer(inputs), keras.mixed_precision.global_policy().compute_dtype)
+    dtype = keras.mixed_precision.global_policy().compute_dtype
+    embeddings = [tf.cast(layer(inputs), dtype) for layer in module_layers]
+    embedding = embeddings[0] if len(embeddings) == 1 else tf.concat(embeddings, axis=-1)
     if spec.trainable:
         module_lr = keras.optimizers.schedules.PolynomialDecay(spec.module_lr, spec.epochs * steps_per_epoch, 0.0)
         model = TwoSpeedModel(inputs, head(embedding, spec))
         model.compile(optimizer=keras.optimizers.Adam(spec.lr), loss="binary_crossentropy", metrics=["accuracy"],
-                      module=module_layer, module_optimizer=keras.optimizers.Adam(module_lr), clipnorm=spec.clipnorm)
+                      modules=module_layers, module_optimizer=keras.optimizers.Adam(module_lr), clipnorm=spec.clipnorm)
     else:
         model = keras.Model(inputs, head(embedding, spec))
         model.compile(optimizer=keras.optimizers.Adam(spec.lr, clipnorm=spec.clipnorm),
@@ -58,13 +60,13 @@ def module_model(spec: ModelSpec, module_layer, steps_per_epoch: int = 1) -> ker
 class TwoSpeedModel(keras.Model):
     """A model whose module weights learn at module_lr and head weights at lr, gradients clipped together."""
 
-    def compile(self, *args, module=None, module_optimizer=None, clipnorm=1.0, **kwargs):
+    def compile(self, *args, modules=(), module_optimizer=None, clipnorm=1.0, **kwargs):
         super().compile(*args, **kwargs)
-        self.module, self.module_optimizer, self.clipnorm = module, module_optimizer, clipnorm
+        self.module_layers, self.module_optimizer, self.clipnorm = list(modules), module_optimizer, clipnorm
 
     def train_step(self, data):
         x, y = data
-        module_vars = self.module.trainable_variables
+        module_vars = [v for module in self.module_layers for v in module.trainable_variables]
         module_ids = {id(v) for v in module_vars}
         head_vars = [v for v in self.trainable_variables if id(v) not in module_ids]
         with tf.GradientTape() as tape:

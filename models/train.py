@@ -47,8 +47,8 @@ def stamp_for(spec: ModelSpec, cfg: Config, train: Split, test: Split) -> dict:
     """Everything a model's predictions depend on; a change in any of it means a rebuild."""
     module = None
     if spec.kind == "hub":
-        from models.handles import resolve_handle
-        module = module_fingerprint(resolve_handle(spec, cfg))
+        from models.handles import resolve_handles
+        module = "+".join(module_fingerprint(path) for path in resolve_handles(spec, cfg))
     spec_dict = {k: v for k, v in spec.as_dict().items() if k != "enabled"}   # switching a model on/off is no change
     return {"spec": spec_dict, "module_fingerprint": module, "folds_fingerprint": folds_fingerprint(),
             "train_texts": texts_fingerprint(train.texts), "test_texts": texts_fingerprint(test.texts)}
@@ -120,26 +120,26 @@ def keras_fold(spec, cfg, train, test, trn, val, k, fold_dir):
     import tf_keras as keras
     from models.devices import devices
     from models.embed_cache import cached_embeddings, token_lengths
-    from models.handles import hub_layer, resolve_handle
+    from models.handles import hub_layers, resolve_handles
     from models.keras_model import bucketed_dataset, cached_model, dataset, fit, module_model, predict
 
     keras.utils.set_random_seed(spec.seed + k)
     dev = devices()
     batch, y = spec.batch_size * max(dev.gpus, 1), train.target.astype(np.float32)
-    if training_path(spec) == "cache":          # inputs are the frozen module's cached embeddings
-        module = resolve_handle(spec, cfg)
-        x, x_test = (np.asarray(cached_embeddings(module, t, name))
+    if training_path(spec) == "cache":          # inputs are the frozen modules' cached embeddings, side by side
+        modules = resolve_handles(spec, cfg)
+        x, x_test = (np.concatenate([cached_embeddings(m, t, name) for m in modules], axis=1)
                      for t, name in ((train.texts, "train"), (test.texts, "test")))
         length = test_length = None
         with dev.strategy.scope():
             model = cached_model(spec, x.shape[1], dev.xla)
         train_data = dataset(x[trn], y[trn], batch, True, spec.seed + k)
     else:                                       # inputs are texts; the module runs in every step
-        layer = hub_layer(spec, cfg)
+        layers = hub_layers(spec, cfg)
         x, x_test = train.texts, test.texts
-        length, test_length = (token_lengths(layer.resolved_object, t) for t in (x, x_test))
+        length, test_length = (token_lengths(layers[0].resolved_object, t) for t in (x, x_test))
         with dev.strategy.scope():
-            model = module_model(spec, layer, steps_per_epoch=-(-len(trn) // batch))
+            model = module_model(spec, layers, steps_per_epoch=-(-len(trn) // batch))
         train_data = bucketed_dataset(x[trn], y[trn], length[trn], batch, spec.seed + k)
     history = fit(model, train_data, dataset(x[val], y[val], batch, False, 0), spec, steps=-(-len(trn) // batch),
                   label=f"{spec.name} fold {k}", log_dir=fold_dir / "logs")
@@ -180,11 +180,11 @@ def assemble(spec: ModelSpec, out: Path, train: Split, fold: np.ndarray, stamp: 
 def warm_cache(spec: ModelSpec, cfg: Config, train: Split, test: Split) -> float:
     """Embed train and test once, before the folds (and before any worker process) need them."""
     from models.embed_cache import cached_embeddings
-    from models.handles import resolve_handle
+    from models.handles import resolve_handles
     start = time.time()
-    module = resolve_handle(spec, cfg)
-    cached_embeddings(module, train.texts, "train")
-    cached_embeddings(module, test.texts, "test")
+    for module in resolve_handles(spec, cfg):
+        cached_embeddings(module, train.texts, "train")
+        cached_embeddings(module, test.texts, "test")
     return time.time() - start
 
 

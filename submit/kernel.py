@@ -58,24 +58,28 @@ def kernel_models(cfg: Config) -> list[str]:
 def kaggle_model_sources(cfg: Config) -> dict[str, str]:
     """Kaggle Models URL handle -> model_sources entry (owner/model/framework/variation/version)."""
     out = {}
-    for name in kernel_models(cfg):
-        match = KAGGLE_MODEL_URL.match(cfg.model(name).handle)
+    for handle in kernel_handles(cfg):
+        match = KAGGLE_MODEL_URL.match(handle)
         if match:
-            out[cfg.model(name).handle] = "/".join(match.groups())
+            out[handle] = "/".join(match.groups())
     return out
+
+
+def kernel_handles(cfg: Config) -> set[str]:
+    return {handle for m in kernel_models(cfg) for handle in cfg.model(m).handles}
 
 
 def needed_modules(cfg: Config) -> dict[str, str]:
     """Locally built modules the kernel's models use: name -> builder."""
-    handles = {cfg.model(m).handle for m in kernel_models(cfg)}
+    handles = kernel_handles(cfg)
     return {n: spec.builder for n, spec in cfg.modules.items() if n in handles}
 
 
 def offline_problems(cfg: Config) -> list[str]:
     """Handles a kernel without internet cannot load (tfhub.dev URLs): warnings for `write`."""
-    return [f"model {m}: handle {cfg.model(m).handle} needs internet, which a code-competition kernel lacks; "
+    return [f"model {m}: handle {h} needs internet, which a code-competition kernel lacks; "
             f"attach its Kaggle Models copy and use that https://www.kaggle.com/models/... URL as handle"
-            for m in kernel_models(cfg) if "://" in cfg.model(m).handle and not KAGGLE_MODEL_URL.match(cfg.model(m).handle)]
+            for m in kernel_models(cfg) for h in cfg.model(m).handles if "://" in h and not KAGGLE_MODEL_URL.match(h)]
 
 
 # ---------------------------------------------------------------- metadata

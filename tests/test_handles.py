@@ -3,7 +3,7 @@ import pytest
 from conftest import write_vectors
 from core.config import load_config
 from core.errors import PipelineError
-from models.handles import hub_layer, resolve_handle
+from models.handles import hub_layers, resolve_handles
 
 
 def spec_with(handle):
@@ -16,7 +16,7 @@ def test_an_online_handle_offline_gives_one_clear_error(workspace, monkeypatch):
     monkeypatch.setenv("TFHUB_CACHE_DIR", str(workspace / "cache"))
     spec, cfg = spec_with("https://tfhub.dev/google/nnlm-en-dim50-with-normalization/2")
     try:
-        resolve_handle(spec, cfg)
+        resolve_handles(spec, cfg)
     except PipelineError as e:
         message = str(e)
     else:
@@ -28,13 +28,13 @@ def test_an_online_handle_offline_gives_one_clear_error(workspace, monkeypatch):
 def test_a_module_not_built_yet_says_make_modules(workspace):
     spec, cfg = spec_with("tiny")
     with pytest.raises(PipelineError, match="module 'tiny' is not built yet; run `make modules`"):
-        resolve_handle(spec, cfg)
+        resolve_handles(spec, cfg)
 
 
 def test_a_path_that_is_not_a_savedmodel_is_named(workspace):
     spec, cfg = spec_with("somewhere/else")
     with pytest.raises(PipelineError, match="is not a SavedModel folder"):
-        resolve_handle(spec, cfg)
+        resolve_handles(spec, cfg)
 
 
 def test_a_built_module_becomes_a_keras_layer_with_the_entry_trainability(workspace):
@@ -42,5 +42,13 @@ def test_a_built_module_becomes_a_keras_layer_with_the_entry_trainability(worksp
     write_vectors(workspace / "vectors.txt")
     build_modules([])
     spec, cfg = spec_with("tiny")
-    layer = hub_layer(spec, cfg)
+    [layer] = hub_layers(spec, cfg)
     assert layer.trainable is False and layer(__import__("tensorflow").constant(["why"])).shape == (1, 4)
+
+
+def test_a_list_of_handles_gives_a_layer_for_each(workspace):
+    from models.modules.build import main as build_modules
+    write_vectors(workspace / "vectors.txt")
+    build_modules([])
+    spec, cfg = spec_with(("tiny", "tiny"))
+    assert [layer.name for layer in hub_layers(spec, cfg)] == ["module", "module1"]

@@ -52,6 +52,17 @@ def test_fine_tuned_modules_log_their_path_and_curves_are_plotted(ready, capsys)
     assert (ready / "models" / "tiny-tuned" / "fold0" / "logs").is_dir()
 
 
+def test_a_model_over_several_modules_trains_one_head_on_their_embeddings_side_by_side(ready):
+    with open(ready / "pipeline.toml", "a") as config:
+        config.write('\n[models.tiny-pair]\nhandle = ["tiny", "tiny"]\noutput_dim = 8\n')
+    train.main(["--model", "tiny-pair"])
+    import tensorflow as tf
+    shapes = tf.train.load_checkpoint(str(ready / "models" / "tiny-pair" / "fold0" / "weights")).get_variable_to_shape_map()
+    kernels = sorted(s for name, s in shapes.items() if name.endswith("kernel/.ATTRIBUTES/VARIABLE_VALUE"))
+    assert kernels == [[8, 1], [8, 8]]      # two 4-d embeddings -> the [8] hidden layer -> 1
+    assert artifacts(ready, "tiny-pair")[2]["path"] == "cache"
+
+
 def test_an_interrupted_run_resumes_at_the_unfinished_fold_with_the_same_result(ready, monkeypatch):
     train.main(["--model", "tiny-frozen"])
     uninterrupted = artifacts(ready, "tiny-frozen")[0]

@@ -136,12 +136,12 @@ def cache_path(label, spec, cfg, sample, trn, val, log_dir) -> Timing:
     import tf_keras as keras
     from models.devices import devices
     from models.embed_cache import cached_embeddings
-    from models.handles import resolve_handle
+    from models.handles import resolve_handles
     from models.keras_model import cached_model
     keras.utils.set_random_seed(spec.seed)
     y = sample.target.astype(np.float32)
     t0, c0 = _clock()
-    x = cached_embeddings(resolve_handle(spec, cfg), sample.texts, "sample")
+    x = cached_embeddings(resolve_handles(spec, cfg)[0], sample.texts, "sample")
     x_trn, x_val = np.asarray(x[trn]), np.asarray(x[val])
     t1 = time.perf_counter()
     with devices().strategy.scope():
@@ -165,14 +165,14 @@ def hub_path(label, spec, cfg, sample, trn, val, log_dir) -> Timing:
     """(b): strings in, the frozen hub layer embeds every batch of every epoch (training and validation)."""
     import tf_keras as keras
     from models.devices import devices
-    from models.handles import hub_layer
+    from models.handles import hub_layers
     from models.keras_model import module_model
     keras.utils.set_random_seed(spec.seed)
     y = sample.target.astype(np.float32)
     x_trn, x_val = sample.texts[trn], sample.texts[val]
     t0, c0 = _clock()
     with devices().strategy.scope():
-        model = module_model(spec, hub_layer(spec, cfg, trainable=False))
+        model = module_model(spec, hub_layers(spec, cfg, trainable=False))
     t1 = time.perf_counter()
     return timed_fit(model, label, spec, x_trn, x_val, y, trn, val, log_dir, (t0, c0, t1))
 

@@ -96,6 +96,7 @@ def quality_section(ws: Path, seconds: dict[str, float], notebook: dict | None) 
         lines.append(f"| notebook | recipe, threshold tuned on its validation split | | | "
                      f"{_f(notebook['local_f1_tuned'])} | | |")
     total = sum(seconds.values())
+    lines += local_noise(ws, cfg.default_blend)
     lines += ["", "Stage wall times: " + ", ".join(f"{s} {_minutes(t)}" for s, t in seconds.items())
               + f"; pipeline total {_minutes(total)} (modules prebuilt, embedding cache cold)."]
     blend = next((r for r in rows if r.kind == "blend" and r.name == cfg.default_blend), None)
@@ -103,6 +104,28 @@ def quality_section(ws: Path, seconds: dict[str, float], notebook: dict | None) 
               "tfidf_local_f1": next((r.local_f1 for r in rows if r.name == "tfidf-lr"), None),
               "notebook_local_f1": notebook and max(notebook["local_f1_at_0.5"], notebook["local_f1_tuned"])}
     return "\n".join(lines), result
+
+
+def local_noise(ws: Path, blend: str, resamples: int = 1000) -> list[str]:
+    """How far the default blend's local F1 moves by chance: a bootstrap over the test rows at its OOF
+    threshold, and the best F1 any threshold would reach there (read here, never used to choose)."""
+    import numpy as np
+    import pandas as pd
+    from core.metrics import best_threshold, f1_at
+    folder = ws / "ensembles" / blend
+    if not (folder / "metrics.json").exists():
+        return []
+    test, solution = (pd.read_csv(ws / "input" / name) for name in ("test.csv", "solution.csv"))
+    cfg = load_config().competition
+    y = solution.set_index(cfg.id).loc[test[cfg.id], cfg.target].to_numpy()
+    scores, threshold = np.load(folder / "test.npy"), read_json(folder / "metrics.json")["threshold"]
+    rng = np.random.default_rng(0)
+    boot = [f1_at(y[rows], scores[rows], threshold) for rows in rng.integers(0, len(y), (resamples, len(y)))]
+    low, high = np.percentile(boot, [2.5, 97.5])
+    return ["", f"Chance in the local F1 of `{blend}`: {len(y):,} test rows ({y.sum()} positive) give a bootstrap "
+            f"95% interval of {low:.4f}-{high:.4f} (sd {np.std(boot):.4f}, {resamples} resamples) around "
+            f"{f1_at(y, scores, threshold):.4f}; the best threshold in hindsight would reach "
+            f"{best_threshold(y, scores)[1]:.4f} there."]
 
 
 def targets_section(result: dict) -> str:
