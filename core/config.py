@@ -43,6 +43,7 @@ class ModelSpec:
                                       # a list: the modules' embeddings side by side, into one head
     output_dim: int = 0
     trainable: bool = False           # fine-tune the module (True) or keep it frozen (False)
+    features: str = "sentence"        # "tokens": a pooling head over the frozen module's per-token outputs
     enabled: bool | str = True        # true, false, or "gpu": only on a machine with a GPU
     head: tuple[int, ...] = (256, 64)
     dropout: float = 0.2
@@ -153,6 +154,13 @@ def load_config(path: Path | str | None = None) -> Config:
     bad = [m.name for m in models.values() if m.enabled not in (True, False, "gpu")]
     if bad:
         raise PipelineError(f"{path}: [models.{bad[0]}] enabled must be true, false or \"gpu\"")
+    bad = [m.name for m in models.values() if m.features not in ("sentence", "tokens")]
+    if bad:
+        raise PipelineError(f"{path}: [models.{bad[0]}] features must be \"sentence\" or \"tokens\"")
+    bad = [m.name for m in models.values() if m.features == "tokens" and (m.trainable or len(m.handles) > 1)]
+    if bad:
+        raise PipelineError(f"{path}: [models.{bad[0]}] features = \"tokens\" takes one frozen module "
+                            f"(trainable = false, a single handle)")
     return Config(
         path=path,
         competition=_build(Competition, raw.get("competition", {}), path, "[competition]"),

@@ -1,6 +1,7 @@
 """The hub model: a text-embedding module (or its cached output) -> dense head -> one sigmoid.
 
-Frozen modules train the head on cached embeddings (float inputs). Fine-tuned modules run the
+Frozen modules train the head on cached embeddings (float inputs), or with features = "tokens"
+on cached per-token outputs through a pooling layer. Fine-tuned modules run the
 module inside the training step, with their own (lower) learning rate and global-norm gradient
 clipping, through `TwoSpeedModel`.
 """
@@ -33,6 +34,64 @@ def cached_model(spec: ModelSpec, dim: int, jit: bool) -> keras.Model:
     model.compile(optimizer=keras.optimizers.Adam(spec.lr, clipnorm=spec.clipnorm), loss="binary_crossentropy",
                   metrics=["accuracy"], jit_compile=jit, steps_per_execution=32)
     return model
+
+
+class TokenPooling(keras.layers.Layer):
+    """Mean, max and learned-attention pooling over each text's real tokens: [B, T, D] -> [B, 3D].
+
+    The module's own pooling (a mean, or a bag of words) weighs every token alike; the head's
+    attention learns which tokens matter for the target, and max keeps a single strong one.
+    """
+
+    def __init__(self, attention_units: int = 128, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden = keras.layers.Dense(attention_units, activation="tanh")
+        self.score = keras.layers.Dense(1)
+
+    def call(self, inputs):
+        x, lengths = inputs
+        mask = tf.sequence_mask(lengths, tf.shape(x)[1], x.dtype)[:, :, None]
+        count = tf.reduce_sum(mask, axis=1)
+        far = tf.cast(1e4, x.dtype) * (1 - mask)              # keeps padding out of max and softmax
+        mean = tf.reduce_sum(x * mask, axis=1) / tf.maximum(count, 1)
+        top = tf.reduce_max(x * mask - far, axis=1) * tf.minimum(count, 1)   # 0 for a text without tokens
+        weights = tf.nn.softmax(self.score(self.hidden(x)) - far, axis=1)
+        return tf.concat([mean, top, tf.reduce_sum(weights * x * mask, axis=1)], axis=-1)
+
+
+def token_model(spec: ModelSpec, dim: int) -> keras.Model:
+    """Head over a frozen module's cached per-token outputs: token dropout, TokenPooling, the dense head."""
+    states = keras.Input(shape=(None, dim), dtype=tf.float16, name="token_embeddings")
+    lengths = keras.Input(shape=(), dtype=tf.int32, name="lengths")
+    x = keras.layers.Dropout(spec.dropout)(tf.cast(states, keras.mixed_precision.global_policy().compute_dtype))
+    model = keras.Model([states, lengths], head(TokenPooling()([x, lengths]), spec))
+    model.compile(optimizer=keras.optimizers.Adam(spec.lr, clipnorm=spec.clipnorm), loss="binary_crossentropy",
+                  metrics=["accuracy"])
+    return model
+
+
+def token_dataset(values: np.ndarray, offsets: np.ndarray, rows: np.ndarray, y, batch_size: int,
+                  seed: int | None = None) -> tf.data.Dataset:
+    """Batches ((states [B, T, D] padded to the batch's longest, lengths [B]), y) read from the token cache.
+
+    With a seed, the rows are shuffled anew every epoch; without, they keep their order (evaluation).
+    Only the batch in hand is read, so the cache may be larger than memory.
+    """
+    rng, dim = np.random.default_rng(seed), values.shape[1]
+
+    def batches():
+        order = rng.permutation(rows) if seed is not None else rows
+        for start in range(0, len(order), batch_size):
+            chosen = order[start:start + batch_size]
+            lengths = (offsets[chosen + 1] - offsets[chosen]).astype(np.int32)
+            states = np.zeros((len(chosen), max(int(lengths.max()), 1), dim), np.float16)
+            for i, (row, n) in enumerate(zip(chosen, lengths)):
+                states[i, :n] = values[offsets[row]:offsets[row] + n]
+            yield ((states, lengths), y[chosen]) if y is not None else ((states, lengths),)
+
+    inputs = (tf.TensorSpec([None, None, dim], tf.float16), tf.TensorSpec([None], tf.int32))
+    signature = (inputs, tf.TensorSpec([None], tf.float32)) if y is not None else (inputs,)
+    return tf.data.Dataset.from_generator(batches, output_signature=signature).prefetch(2)
 
 
 def module_model(spec: ModelSpec, module_layers: list, steps_per_epoch: int = 1) -> keras.Model:

@@ -31,16 +31,18 @@ from models.embed_cache import module_fingerprint, texts_fingerprint
 
 
 PATHS = {"tfidf": "TF-IDF + logistic regression", "cache": "frozen module, heads on cached embeddings",
+         "tokens": "frozen module, pooling heads on cached token embeddings",
          "module": "fine-tuned module inside the training step"}
 
 
 def training_path(spec: ModelSpec) -> str:
-    """tfidf; cache (frozen module: heads train on cached embeddings); module (the module runs in every step)."""
+    """tfidf; cache (frozen: heads on cached embeddings); tokens (frozen: heads on cached token embeddings);
+    module (the module runs in every step)."""
     if spec.kind == "tfidf":
         return "tfidf"
     if spec.kind != "hub":
         raise PipelineError(f"[models.{spec.name}]: kind must be 'hub' or 'tfidf', not {spec.kind!r}")
-    return "module" if spec.trainable else "cache"
+    return "module" if spec.trainable else "tokens" if spec.features == "tokens" else "cache"
 
 
 def stamp_for(spec: ModelSpec, cfg: Config, train: Split, test: Split) -> dict:
@@ -126,6 +128,8 @@ def keras_fold(spec, cfg, train, test, trn, val, k, fold_dir):
     keras.utils.set_random_seed(spec.seed + k)
     dev = devices()
     batch, y = spec.batch_size * max(dev.gpus, 1), train.target.astype(np.float32)
+    if training_path(spec) == "tokens":
+        return token_fold(spec, cfg, train, test, trn, val, k, fold_dir, dev, batch, y)
     if training_path(spec) == "cache":          # inputs are the frozen modules' cached embeddings, side by side
         modules = resolve_handles(spec, cfg)
         x, x_test = (np.concatenate([cached_embeddings(m, t, name) for m in modules], axis=1)
@@ -146,6 +150,27 @@ def keras_fold(spec, cfg, train, test, trn, val, k, fold_dir):
     model.save_weights(str(fold_dir / "weights"))
     val_length = length[val] if length is not None else None
     return predict(model, x[val], batch, val_length), predict(model, x_test, batch, test_length), history
+
+
+def token_fold(spec, cfg, train, test, trn, val, k, fold_dir, dev, batch, y):
+    """A pooling head on the frozen module's cached token embeddings: read batch by batch, padded to the longest."""
+    from models.embed_cache import cached_token_embeddings
+    from models.handles import resolve_handles
+    from models.keras_model import fit, token_dataset, token_model
+
+    [module] = resolve_handles(spec, cfg)
+    (values, offsets), (test_values, test_offsets) = (cached_token_embeddings(module, t, name)
+                                                      for t, name in ((train.texts, "train"), (test.texts, "test")))
+    with dev.strategy.scope():
+        model = token_model(spec, values.shape[1])
+    history = fit(model, token_dataset(values, offsets, trn, y, batch, spec.seed + k),
+                  token_dataset(values, offsets, val, y, batch), spec, steps=-(-len(trn) // batch),
+                  label=f"{spec.name} fold {k}", log_dir=fold_dir / "logs")
+    model.save_weights(str(fold_dir / "weights"))
+    val_pred = model.predict(token_dataset(values, offsets, val, None, batch), verbose=0).reshape(-1)
+    all_test = np.arange(len(test_offsets) - 1)
+    test_pred = model.predict(token_dataset(test_values, test_offsets, all_test, None, batch), verbose=0)
+    return val_pred, test_pred.reshape(-1), history
 
 
 def assemble(spec: ModelSpec, out: Path, train: Split, fold: np.ndarray, stamp: dict, extra: dict) -> dict:
@@ -179,12 +204,13 @@ def assemble(spec: ModelSpec, out: Path, train: Split, fold: np.ndarray, stamp: 
 
 def warm_cache(spec: ModelSpec, cfg: Config, train: Split, test: Split) -> float:
     """Embed train and test once, before the folds (and before any worker process) need them."""
-    from models.embed_cache import cached_embeddings
+    from models.embed_cache import cached_embeddings, cached_token_embeddings
     from models.handles import resolve_handles
     start = time.time()
+    embed = cached_token_embeddings if training_path(spec) == "tokens" else cached_embeddings
     for module in resolve_handles(spec, cfg):
-        cached_embeddings(module, train.texts, "train")
-        cached_embeddings(module, test.texts, "test")
+        embed(module, train.texts, "train")
+        embed(module, test.texts, "test")
     return time.time() - start
 
 
@@ -199,7 +225,7 @@ def train_model(spec: ModelSpec, cfg: Config, n_jobs: int) -> dict | None:
     device = devices().describe() if path != "tfidf" else "CPU"
     print(f"{spec.name}: {PATHS[path]} on {device}", flush=True)
     extra = {"path": path, "device": device}
-    if path == "cache":
+    if path in ("cache", "tokens"):
         extra["embed_seconds"] = warm_cache(spec, cfg, train, test)
     todo = [k for k in range(cfg.folds.k) if not fold_done(out, k)]
     if len(todo) < cfg.folds.k:

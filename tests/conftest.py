@@ -47,6 +47,11 @@ kind = "tfidf"
 handle = "tiny"
 output_dim = 4
 
+[models.tiny-tokens]
+handle = "tiny"
+output_dim = 4
+features = "tokens"
+
 [models.tiny-tuned]
 handle = "tiny"
 output_dim = 4

@@ -24,6 +24,13 @@ def test_an_unknown_key_names_the_table_and_key(workspace):
         load_config()
 
 
+def test_token_features_need_one_frozen_module(workspace):
+    path = workspace / "pipeline.toml"
+    path.write_text(path.read_text().replace('module_lr = 0.01\n', 'module_lr = 0.01\nfeatures = "tokens"\n'))
+    with pytest.raises(PipelineError, match=r'\[models.tiny-tuned\] features = "tokens" takes one frozen module'):
+        load_config()
+
+
 def test_an_unknown_model_name_lists_the_known_ones(workspace):
     with pytest.raises(PipelineError, match="no model named 'nope'; known models: tfidf-lr"):
         load_config().model("nope")

@@ -104,6 +104,14 @@ def test_padding_to_a_longer_batch_changes_nothing(module):
     assert module(tf.constant([], tf.string)).shape == (0, 384)
 
 
+def test_token_embeddings_pool_into_the_sentence_embedding(module):
+    texts = tf.constant(["What is a hub module?", TRICKY[-1]])
+    tokens = module.token_embeddings(texts)
+    assert tokens.row_lengths().numpy().tolist() == module.tokenize(texts).row_lengths().numpy().tolist()
+    pooled = tf.math.l2_normalize(tf.reduce_mean(tokens, axis=1), axis=1).numpy()
+    np.testing.assert_allclose(pooled, module(texts).numpy(), atol=1e-5)
+
+
 def test_every_weight_is_a_variable(module):
     assert len(module.trainable_variables) == len(module.variables) == 5 + 16 * 6  # embeddings + 6 layers
     assert sum(int(np.prod(v.shape)) for v in module.variables) > 22_000_000

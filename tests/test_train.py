@@ -26,7 +26,7 @@ def artifacts(root, name):
     return np.load(out / "oof.npy"), np.load(out / "test.npy"), json.loads((out / "metrics.json").read_text())
 
 
-@pytest.mark.parametrize("name", ["tfidf-lr", "tiny-frozen", "tiny-tuned"])
+@pytest.mark.parametrize("name", ["tfidf-lr", "tiny-frozen", "tiny-tokens", "tiny-tuned"])
 def test_artifacts_meet_the_contract(ready, name):
     train.main(["--model", name])
     oof, test, metrics = artifacts(ready, name)
@@ -43,6 +43,13 @@ def test_frozen_modules_train_on_cached_embeddings(ready, capsys):
     assert "heads on cached embeddings" in capsys.readouterr().out
     assert artifacts(ready, "tiny-frozen")[2]["path"] == "cache"
     assert list((ready / "models" / ".cache" / "embeddings").glob("*/*.npy"))
+
+
+def test_token_features_train_a_pooling_head_on_cached_token_embeddings(ready, capsys):
+    train.main(["--model", "tiny-tokens"])
+    assert "pooling heads on cached token embeddings" in capsys.readouterr().out
+    assert artifacts(ready, "tiny-tokens")[2]["path"] == "tokens"
+    assert list((ready / "models" / ".cache" / "tokens").glob("*/*.offsets.npy"))
 
 
 def test_fine_tuned_modules_log_their_path_and_curves_are_plotted(ready, capsys):

