@@ -151,16 +151,13 @@ def load_config(path: Path | str | None = None) -> Config:
     defaults = raw.get("train", {})
     models = {n: _build(ModelSpec, {**defaults, **t, "name": n}, path, f"[models.{n}]")
               for n, t in raw.get("models", {}).items()}
-    bad = [m.name for m in models.values() if m.enabled not in (True, False, "gpu")]
-    if bad:
-        raise PipelineError(f"{path}: [models.{bad[0]}] enabled must be true, false or \"gpu\"")
-    bad = [m.name for m in models.values() if m.features not in ("sentence", "tokens")]
-    if bad:
-        raise PipelineError(f"{path}: [models.{bad[0]}] features must be \"sentence\" or \"tokens\"")
-    bad = [m.name for m in models.values() if m.features == "tokens" and (m.trainable or len(m.handles) > 1)]
-    if bad:
-        raise PipelineError(f"{path}: [models.{bad[0]}] features = \"tokens\" takes one frozen module "
-                            f"(trainable = false, a single handle)")
+    for wrong, rule in ((lambda m: m.enabled not in (True, False, "gpu"), 'enabled must be true, false or "gpu"'),
+                        (lambda m: m.features not in ("sentence", "tokens"), 'features must be "sentence" or "tokens"'),
+                        (lambda m: m.features == "tokens" and (m.trainable or len(m.handles) > 1),
+                         'features = "tokens" takes one frozen module (trainable = false, a single handle)')):
+        bad = [m.name for m in models.values() if wrong(m)]
+        if bad:
+            raise PipelineError(f"{path}: [models.{bad[0]}] {rule}")
     return Config(
         path=path,
         competition=_build(Competition, raw.get("competition", {}), path, "[competition]"),

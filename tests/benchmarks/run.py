@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -66,14 +67,21 @@ def run_pipeline(ws: Path) -> dict[str, float]:
     return seconds
 
 
-def board_rows(ws: Path) -> list:
-    from submit.leaderboard import build
+@contextmanager
+def in_workspace(ws: Path):
+    """The project's loaders and paths read `ws` inside the block."""
     saved = os.environ.get("PIPELINE_ROOT")
     os.environ["PIPELINE_ROOT"] = str(ws)
     try:
-        return build().rows
+        yield
     finally:
         os.environ.pop("PIPELINE_ROOT") if saved is None else os.environ.update(PIPELINE_ROOT=saved)
+
+
+def board_rows(ws: Path) -> list:
+    from submit.leaderboard import build
+    with in_workspace(ws):
+        return build().rows
 
 
 def quality_section(ws: Path, seconds: dict[str, float], notebook: dict | None) -> tuple[str, dict]:
@@ -111,13 +119,14 @@ def local_noise(ws: Path, blend: str, resamples: int = 1000) -> list[str]:
     threshold, and the best F1 any threshold would reach there (read here, never used to choose)."""
     import numpy as np
     import pandas as pd
+    from core.data import load_solution, load_test
     from core.metrics import best_threshold, f1_at
     folder = ws / "ensembles" / blend
     if not (folder / "metrics.json").exists():
         return []
-    test, solution = (pd.read_csv(ws / "input" / name) for name in ("test.csv", "solution.csv"))
-    cfg = load_config().competition
-    y = solution.set_index(cfg.id).loc[test[cfg.id], cfg.target].to_numpy()
+    with in_workspace(ws):
+        test, solution = load_test(), load_solution()
+    y = solution.target[pd.Index(solution.ids).get_indexer(test.ids)]
     scores, threshold = np.load(folder / "test.npy"), read_json(folder / "metrics.json")["threshold"]
     rng = np.random.default_rng(0)
     boot = [f1_at(y[rows], scores[rows], threshold) for rows in rng.integers(0, len(y), (resamples, len(y)))]
