@@ -54,6 +54,7 @@ class ModelSpec:
     epochs: int = 10
     patience: int = 2
     seed: int = 42
+    seeds: int = 1                    # networks trained per fold from different seeds, predictions averaged
     C: float = 4.0                    # tfidf: inverse regularization of the logistic regression
     max_features: int = 200000        # tfidf: vocabulary size per vectorizer
 
@@ -153,6 +154,7 @@ def load_config(path: Path | str | None = None) -> Config:
               for n, t in raw.get("models", {}).items()}
     for wrong, rule in ((lambda m: m.enabled not in (True, False, "gpu"), 'enabled must be true, false or "gpu"'),
                         (lambda m: m.features not in ("sentence", "tokens"), 'features must be "sentence" or "tokens"'),
+                        (lambda m: not isinstance(m.seeds, int) or m.seeds < 1, "seeds must be a whole number >= 1"),
                         (lambda m: m.features == "tokens" and (m.trainable or len(m.handles) > 1),
                          'features = "tokens" takes one frozen module (trainable = false, a single handle)')):
         bad = [m.name for m in models.values() if wrong(m)]

@@ -31,6 +31,13 @@ def test_token_features_need_one_frozen_module(workspace):
         load_config()
 
 
+def test_seeds_must_be_a_whole_number_of_at_least_one(workspace):
+    path = workspace / "pipeline.toml"
+    path.write_text(path.read_text().replace('output_dim = 4\ntrainable', 'output_dim = 4\nseeds = 0\ntrainable'))
+    with pytest.raises(PipelineError, match=r"\[models.tiny-tuned\] seeds must be a whole number >= 1"):
+        load_config()
+
+
 def test_an_unknown_model_name_lists_the_known_ones(workspace):
     with pytest.raises(PipelineError, match="no model named 'nope'; known models: tfidf-lr"):
         load_config().model("nope")

@@ -70,6 +70,19 @@ def test_a_model_over_several_modules_trains_one_head_on_their_embeddings_side_b
     assert artifacts(ready, "tiny-pair")[2]["path"] == "cache"
 
 
+def test_several_seeds_train_a_run_each_and_average_their_predictions(ready):
+    with open(ready / "pipeline.toml", "a") as config:
+        config.write('\n[models.tiny-seeds]\nhandle = "tiny"\noutput_dim = 4\nseeds = 2\n')
+    train.main(["--model", "tiny-seeds"])
+    fold0 = ready / "models" / "tiny-seeds" / "fold0"
+    runs = [np.load(fold0 / f"seed{s}" / "oof.npy") for s in (0, 1)]
+    assert not np.allclose(runs[0], runs[1])                       # different seeds, different heads
+    np.testing.assert_allclose(np.load(fold0 / "oof.npy"), (runs[0] + runs[1]) / 2, rtol=1e-6)
+    tests = [np.load(ready / "models" / "tiny-seeds" / f"fold{k}" / f"seed{s}" / "test.npy")
+             for k in range(3) for s in (0, 1)]
+    np.testing.assert_allclose(artifacts(ready, "tiny-seeds")[1], np.mean(tests, axis=0), rtol=1e-5)
+
+
 def test_an_interrupted_run_resumes_at_the_unfinished_fold_with_the_same_result(ready, monkeypatch):
     train.main(["--model", "tiny-frozen"])
     uninterrupted = artifacts(ready, "tiny-frozen")[0]
@@ -116,6 +129,16 @@ def test_a_changed_spec_is_refused_until_the_model_is_rebuilt(ready, monkeypatch
     monkeypatch.setenv("FORCE", "1")
     train.main(["--model", "tfidf-lr"])
     assert artifacts(ready, "tfidf-lr")[2]["spec"]["C"] == 0.5
+
+
+def test_a_model_trained_before_the_seeds_option_stays_up_to_date(ready, capsys):
+    train.main(["--model", "tiny-frozen"])
+    stamp_file = ready / "models" / "tiny-frozen" / "stamp.json"
+    stamp = json.loads(stamp_file.read_text())
+    stamp["spec"].pop("seeds", None)                    # as written before the option existed
+    stamp_file.write_text(json.dumps(stamp))
+    train.main(["--model", "tiny-frozen"])
+    assert "up to date" in capsys.readouterr().out
 
 
 def test_changed_folds_are_refused(ready, monkeypatch, capsys):
