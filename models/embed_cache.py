@@ -113,8 +113,8 @@ def _embed_tokens_to(values_path: Path, offsets_path: Path, module_path: str, te
     module = hub.load(module_path)
     if not (hasattr(module, "token_embeddings") and hasattr(module, "tokenize")):
         raise PipelineError(f"module {module_path} has no token_embeddings/tokenize functions, which features = "
-                            f"\"tokens\" needs (minilm and word-vector modules have them, built by `make modules` "
-                            f"since they were added); rebuild it: rm -rf {module_path} && make modules")
+                            f"\"tokens\" needs (use-m3, minilm and word-vector modules have them when built by "
+                            f"`make modules` since they were added); rebuild it: rm -rf {module_path} && make modules")
     lengths = token_lengths(module, texts)
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     values_path.parent.mkdir(parents=True, exist_ok=True)

@@ -126,7 +126,7 @@ def seed_averaged(spec, cfg, train, test, trn, val, k, fold_dir):
     history is the first run's."""
     if spec.seeds == 1:
         return keras_fold(spec, cfg, train, test, trn, val, k, fold_dir, f"{spec.name} fold {k}")
-    val_preds, test_preds, histories = [], [], []
+    val_preds, test_preds, first_history = [], [], None
     for s in range(spec.seeds):
         run_dir = fold_dir / f"seed{s}"
         run_dir.mkdir()
@@ -138,8 +138,9 @@ def seed_averaged(spec, cfg, train, test, trn, val, k, fold_dir):
         write_json(run_dir / "history.json", history)
         val_preds.append(val_pred)
         test_preds.append(test_pred)
-        histories.append(history)
-    return np.mean(val_preds, axis=0), np.mean(test_preds, axis=0), histories[0]
+        if s == 0:
+            first_history = history
+    return np.mean(val_preds, axis=0), np.mean(test_preds, axis=0), first_history
 
 
 def keras_fold(spec, cfg, train, test, trn, val, k, fold_dir, label):

@@ -65,11 +65,16 @@ class Board:
 # ---------------------------------------------------------------- scoring
 def local_f1(labels: np.ndarray, ids: np.ndarray, solution: Split) -> float:
     """F1 of 0/1 labels (in `ids` order) against the solution, matched by id."""
+    return f1_at(solution_labels(ids, solution), labels, 0.5)
+
+
+def solution_labels(ids: np.ndarray, solution: Split) -> np.ndarray:
+    """The solution's labels in `ids` order, matched by id."""
     position = pd.Index(solution.ids).get_indexer(ids)
     if (position < 0).any() or len(ids) != len(solution):
         raise PipelineError(f"the ids do not match {len(solution):,} rows of input/solution.csv; "
                             f"rebuild the local competition and the predictions together")
-    return f1_at(solution.target[position], labels, 0.5)
+    return solution.target[position]
 
 
 def entry_row(entry: Entry, truth, test: Split | None, solution: Split | None) -> Row:

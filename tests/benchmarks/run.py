@@ -118,15 +118,15 @@ def local_noise(ws: Path, blend: str, resamples: int = 1000) -> list[str]:
     """How far the default blend's local F1 moves by chance: a bootstrap over the test rows at its OOF
     threshold, and the best F1 any threshold would reach there (read here, never used to choose)."""
     import numpy as np
-    import pandas as pd
     from core.data import load_solution, load_test
     from core.metrics import best_threshold, f1_at
+    from submit.leaderboard import solution_labels
     folder = ws / "ensembles" / blend
     if not (folder / "metrics.json").exists():
         return []
     with in_workspace(ws):
         test, solution = load_test(), load_solution()
-    y = solution.target[pd.Index(solution.ids).get_indexer(test.ids)]
+    y = solution_labels(test.ids, solution)
     scores, threshold = np.load(folder / "test.npy"), read_json(folder / "metrics.json")["threshold"]
     rng = np.random.default_rng(0)
     boot = [f1_at(y[rows], scores[rows], threshold) for rows in rng.integers(0, len(y), (resamples, len(y)))]
