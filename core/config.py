@@ -106,6 +106,12 @@ class Config:
     default_blend: str
     kaggle: KaggleSettings = KaggleSettings()
 
+    @property
+    def metric(self):
+        """The competition's metric (core.metrics.Metric), checked when the configuration is loaded."""
+        from core.metrics import metric_named
+        return metric_named(self.competition.metric)
+
     def model(self, name: str) -> ModelSpec:
         if name not in self.models:
             raise PipelineError(f"{self.path}: no model named {name!r}; known models: {', '.join(self.models)}")
@@ -160,9 +166,14 @@ def load_config(path: Path | str | None = None) -> Config:
         bad = [m.name for m in models.values() if wrong(m)]
         if bad:
             raise PipelineError(f"{path}: [models.{bad[0]}] {rule}")
+    competition = _build(Competition, raw.get("competition", {}), path, "[competition]")
+    from core.metrics import METRICS
+    if competition.metric not in METRICS:
+        raise PipelineError(f"{path}: [competition] metric {competition.metric!r} is not known; known metrics: "
+                            f"{', '.join(METRICS)}")
     return Config(
         path=path,
-        competition=_build(Competition, raw.get("competition", {}), path, "[competition]"),
+        competition=competition,
         folds=_build(Folds, raw.get("folds", {}), path, "[folds]"),
         models=models,
         modules={n: ModuleSpec(name=n, builder=_require(t, "builder", path, f"[modules.{n}]"),

@@ -1,4 +1,5 @@
-"""The competition metric: F1 on 0/1 predictions, and every threshold rule built on its one exact search.
+"""The competition's metric (`Metric`: F1 on 0/1 labels, ROC AUC, log loss) and every threshold rule built on
+F1's one exact search.
 
 Everything here takes numpy arrays (labels y, scores, fold ids) and returns floats or plain dicts, so
 training, blending and the leaderboard report the same numbers. "Positive" always means score >= threshold.
@@ -10,10 +11,10 @@ measured with.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from sklearn.metrics import log_loss, roc_auc_score
 
 TIE = 1e-12          # F1 values closer than this are ties (they are ratios of counts; rounding differs by ulps)
 
@@ -173,29 +174,33 @@ def stable_threshold(y, scores, fold) -> dict:
             "rule": "minimise the largest per-fold F1 regret (fold best F1 - fold F1 at t) over all distinct scores"}
 
 
-def nested_f1(y, scores: np.ndarray | Callable[[int], np.ndarray], fold) -> dict:
-    """An honest F1 estimate: for each fold, choose the threshold on the other folds' rows, score this fold.
+def nested_score(metric: "Metric", y, scores: np.ndarray | Callable[[int], np.ndarray], fold) -> dict:
+    """An honest estimate of `metric`: for each fold, make every choice on the other folds, score this fold.
 
-    `scores` is either an array (every row's OOF score; only the threshold is chosen on other folds) or
-    a function `held_out -> array` giving every row's score from a procedure (blend weights, model
-    selection, a stacker...) fitted without fold `held_out`'s labels: the threshold is then chosen on
-    that array's other-fold rows too, so every choice is nested. Returns {f1: mean of the per-fold F1s
-    (each fold is a test-set-sized sample, as the leaderboard is), std, pooled_f1: F1 of all rows'
-    nested 0/1 predictions together, per_fold [{fold, f1, threshold}]}.
+    `scores` is either an array (every row's OOF score; only the threshold, where the metric has one, is
+    chosen on other folds) or a function `held_out -> array` giving every row's score from a procedure
+    (blend weights, model selection, a stacker...) fitted without fold `held_out`'s labels: the threshold
+    is then chosen on that array's other-fold rows too, so every choice is nested. Returns {score: mean of
+    the per-fold scores (each fold is a test-set-sized sample, as the leaderboard is), std, per_fold
+    [{fold, score, threshold}]}, and for a thresholded metric pooled: the score of all rows' nested 0/1
+    predictions together.
     """
-    y = np.asarray(y).astype(bool)
+    y = np.asarray(y).astype(np.int64)
     fold, ids = _folds(fold, len(y))
-    predicted = np.zeros(len(y), dtype=bool)
+    predicted = np.zeros(len(y), dtype=np.float32)
     per_fold = []
     for k in ids:
         s = np.asarray(scores(k) if callable(scores) else scores)
         held = fold == k
-        threshold, _ = best_threshold(y[~held], s[~held])
-        predicted[held] = s[held] >= threshold
-        per_fold.append({"fold": k, "f1": f1_at(y[held], s[held], threshold), "threshold": threshold})
-    f1s = [r["f1"] for r in per_fold]
-    return {"f1": float(np.mean(f1s)), "std": float(np.std(f1s)),
-            "pooled_f1": float(_f1(np.sum(predicted & y), predicted.sum(), y.sum())), "per_fold": per_fold}
+        threshold = metric.choose(y[~held], s[~held])
+        if threshold is not None:
+            predicted[held] = s[held] >= threshold
+        per_fold.append({"fold": k, "score": metric.at(y[held], s[held], threshold), "threshold": threshold})
+    values = [r["score"] for r in per_fold]
+    out = {"score": float(np.mean(values)), "std": float(np.std(values)), "per_fold": per_fold}
+    if metric.thresholded:
+        out["pooled"] = float(metric.at(y, predicted, 0.5))
+    return out
 
 
 # ---- summaries -------------------------------------------------------------------------------------------
@@ -209,19 +214,82 @@ def summarize(y, scores) -> dict:
     y = np.asarray(y)
     threshold, f1 = best_threshold(y, scores)
     p = np.clip(np.asarray(scores, dtype=np.float64), 1e-7, 1 - 1e-7)
-    both_classes = 0 < y.sum() < len(y)
     return {
         "f1": f1,
         "threshold": threshold,
-        "auc": float(roc_auc_score(y, p)) if both_classes else float("nan"),
-        "log_loss": float(log_loss(y, p, labels=[0, 1])),
+        "auc": _auc(y, p),
+        "log_loss": _log_loss(y, p),
         "n": int(len(y)),
         "positives": int(y.sum()),
     }
 
 
-def threshold_report(y, scores, fold) -> dict:
-    """All threshold facts of one set of OOF scores: {oof, per_fold, stable_threshold, nested}."""
+def threshold_report(y, scores, fold, refit: Callable[[int], np.ndarray] | None = None) -> dict:
+    """All threshold facts of one set of OOF scores: {oof, per_fold, stable_threshold, nested}.
+
+    refit: the procedure that made the scores, re-run without each fold (see `nested_score`); by default
+    only the threshold is nested.
+    """
     return {"oof": summarize(y, scores), "per_fold": fold_thresholds(y, scores, fold),
-            "stable_threshold": stable_threshold(y, scores, fold), "nested": nested_f1(y, scores, fold)}
+            "stable_threshold": stable_threshold(y, scores, fold),
+            "nested": nested_score(F1, y, scores if refit is None else refit, fold)}
+
+
+# ---- the metric a competition names -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Metric:
+    """A competition metric: how scores become a number, and whether a threshold is tuned first.
+
+    best(y, scores) -> (value, threshold): the metric with every choice made on those rows (the threshold
+    tuned there, or None for a metric of probabilities); at(y, scores, threshold) -> the value at a
+    given threshold. A thresholded metric submits 0/1 labels (scores >= threshold); the others submit
+    the probabilities.
+    """
+    name: str
+    label: str                          # how tables name it
+    greater_is_better: bool
+    thresholded: bool
+    best: Callable[[np.ndarray, np.ndarray], tuple[float, float | None]]
+    at: Callable[[np.ndarray, np.ndarray, float | None], float]
+
+    def oof(self, y, scores) -> tuple[float, float | None]:
+        """(value, threshold) with every choice made on the same rows: optimistic for a thresholded metric."""
+        value, threshold = self.best(y, scores)
+        return float(value), threshold
+
+    def choose(self, y, scores) -> float | None:
+        return self.best(y, scores)[1] if self.thresholded else None
+
+    def ranking_key(self, value: float) -> float:
+        """Sorts best first."""
+        return -value if self.greater_is_better else value
+
+    def submitted(self, scores: np.ndarray, threshold: float | None) -> np.ndarray:
+        """What a submission holds for these test scores: 0/1 labels, or the probabilities."""
+        scores = np.asarray(scores)
+        return (scores >= threshold).astype(np.int64) if self.thresholded else scores
+
+
+def _auc(y, scores, threshold=None) -> float:
+    from sklearn.metrics import roc_auc_score
+    y = np.asarray(y)
+    return float(roc_auc_score(y, scores)) if 0 < y.sum() < len(y) else float("nan")
+
+
+def _log_loss(y, scores, threshold=None) -> float:
+    from sklearn.metrics import log_loss
+    return float(log_loss(np.asarray(y), np.clip(np.asarray(scores, np.float64), 1e-7, 1 - 1e-7), labels=[0, 1]))
+
+
+F1 = Metric("f1", "F1", True, True, lambda y, s: best_threshold(y, s)[::-1], f1_at)
+ROC_AUC = Metric("roc_auc", "AUC", True, False, lambda y, s: (_auc(y, s), None), _auc)
+LOG_LOSS = Metric("log_loss", "log loss", False, False, lambda y, s: (_log_loss(y, s), None), _log_loss)
+METRICS = {m.name: m for m in (F1, ROC_AUC, LOG_LOSS)}
+
+
+def metric_named(name: str) -> Metric:
+    if name not in METRICS:
+        raise ValueError(f"unknown metric {name!r}; known metrics: {', '.join(METRICS)}")
+    return METRICS[name]
 

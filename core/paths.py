@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"          # real data beside the checkout, for tests and benchmarks
+SHARED_SAMPLE = SHARED_DATA / "quora" / "train_sample.csv"
 
 
 def workspace() -> Path:

@@ -2,7 +2,7 @@
 
     python -m ensembles.blend --blend NAME          (FORCE=1 replaces a blend made from another spec)
 
-Methods (every one is a `fit(P, y, fold) -> Fitted` on a member-score matrix P, rows x members):
+Methods (every one is a `fit(P, y, fold, metric) -> Fitted` on a member-score matrix P, rows x members):
   mean       the plain mean of the members' probabilities.
   rank_mean  the mean of each member's rank, as its empirical CDF over the OOF rows it was fitted on
              (mid-ranks, in [0, 1]); new scores are placed in that rank space by linear interpolation
@@ -12,19 +12,19 @@ Methods (every one is a `fit(P, y, fold) -> Fitted` on a member-score matrix P, 
              the stacked OOF stays out-of-fold; new rows get the mean of the fold models' probabilities
              (like the members' own test.npy: a mean over fold models, never a refit on all rows).
   caruana    greedy forward selection with replacement (Caruana et al. 2004): start empty, add the member
-             that most raises the OOF F1 (at its best threshold) of the running mean, ROUNDS times, keep the
-             best prefix; weights = how often each member was picked.
+             that most improves the competition's metric on OOF (F1: at its best threshold) of the running
+             mean, ROUNDS times, keep the best prefix; weights = how often each member was picked.
 
-The threshold is the exact best-F1 threshold of the blend's float32 OOF scores (core.metrics). Every choice
-made on OOF rows (weights, selection, stacker, threshold) is also estimated honestly by nested CV: for each
-fold, the whole fit runs on the other folds' rows and the held-out fold is scored with it
-(core.metrics.nested_f1). metrics.json reports both, and is written last: it is the "done" marker.
+For F1 the threshold is the exact best-F1 threshold of the blend's float32 OOF scores (core.metrics). Every
+choice made on OOF rows (weights, selection, stacker, threshold) is also estimated honestly by nested CV: for
+each fold, the whole fit runs on the other folds' rows and the held-out fold is scored with it
+(core.metrics.nested_score). metrics.json (core.results' schema) reports both, and is written last: it is
+the "done" marker.
 """
 from __future__ import annotations
 
 import argparse
 import io
-import os
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -34,12 +34,14 @@ from scipy.optimize import minimize
 from sklearn.linear_model import LogisticRegression
 
 from core.artifacts import dict_fingerprint, file_fingerprint, read_json, write_bytes, write_json, write_npy
+from core.claim import claim
 from core.cli import entry_point
 from core.config import BlendSpec, Config, load_config, runs_here
 from core.data import load_test, load_train
 from core.errors import PipelineError
-from core.metrics import best_threshold, f1_curve, fold_thresholds, nested_f1, stable_threshold, summarize
+from core.metrics import f1_curve, metric_named, nested_score, summarize
 from core.paths import ensemble_dir, model_dir
+from core.results import Result, read_result, score_section
 from folds.make_folds import folds_fingerprint, load_folds
 
 ROUNDS = 20                 # caruana: selection rounds (with replacement); the best prefix is kept
@@ -64,7 +66,7 @@ def _linear(P: np.ndarray, weights: np.ndarray, params: dict) -> Fitted:
     return Fitted(P @ w, lambda X: X @ w, {"weights": w.tolist(), **params})
 
 
-def fit_mean(P, y, fold) -> Fitted:
+def fit_mean(P, y, fold, metric) -> Fitted:
     m = P.shape[1]
     return _linear(P, np.full(m, 1 / m), {})
 
@@ -76,7 +78,7 @@ def _rank_space(reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return values, (below + counts / 2) / len(reference)
 
 
-def fit_rank_mean(P, y, fold) -> Fitted:
+def fit_rank_mean(P, y, fold, metric) -> Fitted:
     knots = [_rank_space(P[:, j]) for j in range(P.shape[1])]
 
     def predict(X):
@@ -93,7 +95,7 @@ def _log_loss_and_grad(w, P, y):
     return -np.mean(np.where(y, np.log(p), np.log(1 - p))), P.T @ dp
 
 
-def fit_weighted(P, y, fold) -> Fitted:
+def fit_weighted(P, y, fold, metric) -> Fitted:
     m = P.shape[1]
     result = minimize(_log_loss_and_grad, np.full(m, 1 / m), args=(P, y.astype(bool)), jac=True,
                       method="SLSQP", bounds=[(0, 1)] * m,
@@ -115,7 +117,7 @@ def _fit_lr(X, y) -> LogisticRegression:
     return LogisticRegression(C=STACKING_C, solver="newton-cholesky", max_iter=100).fit(X, y)
 
 
-def fit_stacking(P, y, fold) -> Fitted:
+def fit_stacking(P, y, fold, metric) -> Fitted:
     X = _logits(P)
     ids = np.unique(fold)
     if len(ids) < 2:                                   # one fold (nested CV with k=2): nothing to hold out
@@ -137,16 +139,16 @@ def fit_stacking(P, y, fold) -> Fitted:
     return Fitted(predict(P) if oof is None else oof, predict, params)
 
 
-def fit_caruana(P, y, fold) -> Fitted:
+def fit_caruana(P, y, fold, metric) -> Fitted:
     total, picks, scores = np.zeros(len(y)), [], []
     for r in range(ROUNDS):
-        candidates = [best_threshold(y, ((total + P[:, j]) / (r + 1)).astype(np.float32))[1]
+        candidates = [metric.ranking_key(metric.oof(y, ((total + P[:, j]) / (r + 1)).astype(np.float32))[0])
                       for j in range(P.shape[1])]
-        j = int(np.argmax(candidates))                 # ties: the first member listed
+        j = int(np.argmin(candidates))                 # ties: the first member listed
         total += P[:, j]
         picks.append(j)
-        scores.append(candidates[j])
-    keep = int(np.argmax(scores)) + 1                  # the shortest prefix reaching the best F1
+        scores.append(metric.ranking_key(candidates[j]))
+    keep = int(np.argmin([metric.ranking_key(v) for v in scores])) + 1   # the shortest prefix reaching the best
     counts = np.bincount(picks[:keep], minlength=P.shape[1])
     return _linear(P, counts / keep, {"picks": picks[:keep], "f1_by_round": scores, "rounds": ROUNDS})
 
@@ -185,20 +187,20 @@ def load_members(spec: BlendSpec, n_train: int, n_test: int) -> Members:
     if missing:
         raise PipelineError(f"blend {spec.name}: no finished training for model(s) {', '.join(missing)} "
                             f"({model_dir(missing[0]) / 'metrics.json'} missing); run `make train` first")
-    metrics = {m: read_json(model_dir(m) / "metrics.json") for m in spec.members}
-    fingerprint = _shared_fingerprint(spec, metrics)
-    oof = np.stack([_load_scores(m, "oof.npy", n_train) for m in spec.members], axis=1)
-    test = np.stack([_load_scores(m, "test.npy", n_test) for m in spec.members], axis=1)
+    results = [read_result("model", m) for m in spec.members]
+    fingerprint = _shared_fingerprint(spec, results)
+    oof = np.stack([r.scores("oof", n_train) for r in results], axis=1)
+    test = np.stack([r.scores("test", n_test) for r in results], axis=1)
     artifacts = {m: dict_fingerprint([file_fingerprint(model_dir(m) / f)
                                       for f in ("metrics.json", "oof.npy", "test.npy")]) for m in spec.members}
     return Members(tuple(spec.members), oof, test, fingerprint, artifacts)
 
 
-def _shared_fingerprint(spec: BlendSpec, metrics: dict) -> str:
+def _shared_fingerprint(spec: BlendSpec, results: list[Result]) -> str:
     """The members' common folds fingerprint, which must also be today's folds/folds.csv."""
     by_print: dict[str, list[str]] = {}
-    for name, m in metrics.items():
-        by_print.setdefault(str(m.get("folds_fingerprint")), []).append(name)
+    for r in results:
+        by_print.setdefault(str(r.metrics.get("folds_fingerprint")), []).append(r.name)
     if len(by_print) > 1:
         groups = "; ".join(f"{', '.join(names)} on folds {fp}" for fp, names in by_print.items())
         raise PipelineError(f"blend {spec.name}: its members were trained on different folds ({groups}), so "
@@ -212,87 +214,55 @@ def _shared_fingerprint(spec: BlendSpec, metrics: dict) -> str:
     return fingerprint
 
 
-def _load_scores(model: str, file: str, n: int) -> np.ndarray:
-    path = model_dir(model) / file
-    if not path.exists():
-        raise PipelineError(f"{path} missing although metrics.json exists; run `make clean-model MODEL={model}` "
-                            f"then `make train` first")
-    scores = np.load(path, allow_pickle=False)
-    if scores.shape != (n,):
-        raise PipelineError(f"{path}: shape {scores.shape}, expected ({n},) (one score per row of the "
-                            f"current input); retrain with `make clean-model MODEL={model}` then `make train`")
-    if not np.isfinite(scores).all() or scores.min() < 0 or scores.max() > 1:
-        raise PipelineError(f"{path}: scores must be probabilities in [0, 1] (found NaN/inf or values outside); "
-                            f"fix models.train and retrain {model}")
-    return scores.astype(np.float64)
-
-
 # ---- estimates ----------------------------------------------------------------------------------------------
 
-def nested_scores(fit, P: np.ndarray, y: np.ndarray, fold: np.ndarray, held_out: int) -> np.ndarray:
+def nested_scores(fit, P: np.ndarray, y: np.ndarray, fold: np.ndarray, held_out: int, metric) -> np.ndarray:
     """Every row's float32 score from the blend fitted without fold `held_out`'s labels: the other folds'
     rows get the fit's own OOF scores (the threshold is chosen on them), the held-out rows its prediction."""
     inner = fold != held_out
-    fitted = fit(P[inner], y[inner], fold[inner])
+    fitted = fit(P[inner], y[inner], fold[inner], metric)
     out = np.empty(len(y), dtype=np.float32)
     out[inner] = fitted.oof
     out[~inner] = fitted.predict(P[~inner])
     return out
 
 
-def member_scores(members: Members, y: np.ndarray, fold: np.ndarray) -> dict:
-    """Each member alone, measured like the blend (threshold chosen on OOF; nested over folds)."""
+def member_scores(members: Members, y: np.ndarray, fold: np.ndarray, metric) -> dict:
+    """Each member alone, measured like the blend (choices made on OOF; nested over folds)."""
     out = {}
     for j, name in enumerate(members.names):
         s = members.oof[:, j].astype(np.float32)
         oof = summarize(y, s)
-        out[name] = {"oof_f1": oof["f1"], "threshold": oof["threshold"], "auc": oof["auc"],
-                     "log_loss": oof["log_loss"], "nested_f1": nested_f1(y, s, fold)["f1"]}
+        value, threshold = metric.oof(y, s)
+        out[name] = {"oof_score": value, "threshold": threshold, "auc": oof["auc"], "log_loss": oof["log_loss"],
+                     "nested_score": nested_score(metric, y, s, fold)["score"]}
     return out
 
 
-def blend_metrics(spec: BlendSpec, members: Members, fitted: Fitted, y, fold, test32) -> dict:
-    oof32 = fitted.oof.astype(np.float32)
-    oof = summarize(y, oof32)
+def blend_metrics(spec: BlendSpec, members: Members, fitted: Fitted, y, fold, test32, metric) -> dict:
     fit = METHODS[spec.method]
-    nested = nested_f1(y, lambda k: nested_scores(fit, members.oof, y, fold, k), fold)
-    return {**identity(spec, members), "blend": spec.name, "method": spec.method,
-            "members": list(members.names), "threshold": oof["threshold"], "oof": oof,
+    scoring = score_section(metric, y, fitted.oof, fold,
+                            refit=lambda k: nested_scores(fit, members.oof, y, fold, k, metric))
+    threshold = scoring["threshold"]
+    return {**identity(spec, members, metric), "blend": spec.name, "method": spec.method,
+            "members": list(members.names), **scoring,
             "score_space": "rank" if spec.method == "rank_mean" else "probability",   # rank: log loss means little
-            "nested": nested, "per_fold": fold_thresholds(y, oof32, fold),
-            "stable_threshold": stable_threshold(y, oof32, fold),
-            "member_scores": member_scores(members, y, fold),
-            "test": {"n": int(len(test32)), "predicted_positive": int((test32 >= oof["threshold"]).sum())}}
+            "member_scores": member_scores(members, y, fold, metric),
+            "test": {"n": int(len(test32)),
+                     "predicted_positive": None if threshold is None else int((test32 >= threshold).sum())}}
 
 
 # ---- artifacts ----------------------------------------------------------------------------------------------
 
-def identity(spec: BlendSpec, members: Members) -> dict:
+def identity(spec: BlendSpec, members: Members, metric) -> dict:
     """What a finished blend was made from; the same identity means the same artifacts."""
     return {"spec": {"name": spec.name, "method": spec.method, "members": list(spec.members),
                      "settings": SETTINGS},
-            "folds_fingerprint": members.folds_fingerprint, "member_artifacts": members.artifacts}
+            "folds_fingerprint": members.folds_fingerprint, "metric": metric.name,
+            "member_artifacts": members.artifacts}
 
 
-def up_to_date(spec: BlendSpec, members: Members) -> bool:
-    """True when the finished blend has this identity. A blend from another spec, members or folds is
-    refused unless FORCE=1; one whose members were merely retrained is rebuilt (it is derived from them)."""
-    path = ensemble_dir(spec.name) / "metrics.json"
-    if not path.exists():
-        return False
-    old, new = read_json(path), identity(spec, members)
-    if all(old.get(k) == v for k, v in new.items()):
-        return True
-    if (old.get("spec"), old.get("folds_fingerprint")) != (new["spec"], new["folds_fingerprint"]) \
-            and os.environ.get("FORCE") != "1":
-        raise PipelineError(f"{path.parent} holds a finished blend made from another spec, members or folds "
-                            f"({old.get('spec')}, folds {old.get('folds_fingerprint')}); rebuild it with "
-                            f"FORCE=1 (e.g. `make ensemble FORCE=1`) or restore its [blends.{spec.name}] table")
-    print(f"blend {spec.name}: its inputs changed, rebuilding")
-    return False
-
-
-def plot_curves(folder, y, curves: dict[str, np.ndarray], threshold: float) -> list[str]:
+def plot_curves(folder, y, curves: dict[str, np.ndarray], threshold: float | None) -> list[str]:
     """F1 against threshold and precision-recall, for the blend and each member: PNGs in the blend folder."""
     import matplotlib
     matplotlib.use("Agg")                              # no display: files only
@@ -305,7 +275,8 @@ def plot_curves(folder, y, curves: dict[str, np.ndarray], threshold: float) -> l
         keep = np.unique(np.linspace(0, len(c["f1"]) - 1, 2000).astype(int))   # a million points draw no better
         ax_f1.plot(c["threshold"][keep], c["f1"][keep], label=name)
         ax_pr.plot(c["recall"][keep], c["precision"][keep], label=name)
-    ax_f1.axvline(threshold, color="grey", linestyle="--", label=f"blend threshold {threshold:.4g}")
+    if threshold is not None:
+        ax_f1.axvline(threshold, color="grey", linestyle="--", label=f"blend threshold {threshold:.4g}")
     ax_f1.set(xlabel="threshold (score >= t is positive)", ylabel="F1", title="OOF F1 by threshold")
     ax_pr.set(xlabel="recall", ylabel="precision", title="OOF precision-recall")
     for name, (fig, ax) in figures.items():
@@ -319,21 +290,25 @@ def plot_curves(folder, y, curves: dict[str, np.ndarray], threshold: float) -> l
 
 
 def run_blend(name: str, cfg: Config | None = None) -> dict:
-    """Fit, evaluate and write one blend; returns its metrics (the existing ones when up to date)."""
+    """Fit, evaluate and write one blend; returns its metrics (the existing ones when up to date).
+
+    A blend made from another spec or folds is refused unless FORCE=1; one whose members were merely
+    retrained, or scored by another metric, is rebuilt (it is derived from them)."""
     cfg = cfg or load_config()
-    spec = cfg.blend(name)
+    spec, metric = cfg.blend(name), cfg.metric
     check_spec(spec, cfg)
     train = load_train(cfg)
     y, fold = train.target.astype(np.int64), load_folds(train, cfg)
     members = load_members(spec, len(train), len(load_test(cfg)))
     folder = ensemble_dir(name)
-    if up_to_date(spec, members):
-        print(f"{folder}: up to date")
+    if not claim(folder, identity(spec, members, metric), "metrics.json",
+                 f"Restore its [blends.{name}] table",
+                 derived=("member_artifacts", "metric")):
         return read_json(folder / "metrics.json")
     start = time.time()
-    fitted = METHODS[spec.method](members.oof, y, fold)
+    fitted = METHODS[spec.method](members.oof, y, fold, metric)
     test32 = np.asarray(fitted.predict(members.test), dtype=np.float32)
-    metrics = blend_metrics(spec, members, fitted, y, fold, test32)
+    metrics = blend_metrics(spec, members, fitted, y, fold, test32, metric)
     write_npy(folder / "oof.npy", fitted.oof.astype(np.float32))
     write_npy(folder / "test.npy", test32)
     write_json(folder / "weights.json", {"blend": name, "method": spec.method, "members": list(members.names),
@@ -348,12 +323,15 @@ def run_blend(name: str, cfg: Config | None = None) -> dict:
 
 
 def report(m: dict) -> str:
-    best = max(m["member_scores"].items(), key=lambda kv: kv[1]["nested_f1"])
+    label = metric_named(m["metric"]).label
+    best = min(m["member_scores"].items(),
+               key=lambda kv: metric_named(m["metric"]).ranking_key(kv[1]["nested_score"]))
+    at = "" if m["threshold"] is None else f" at threshold {m['threshold']:.6g}"
+    stable = f"; stable threshold {m['stable_threshold']['threshold']:.6g}" if "stable_threshold" in m else ""
     return (f"blend {m['blend']} ({m['method']} of {', '.join(m['members'])}): "
-            f"OOF F1 {m['oof']['f1']:.4f} at threshold {m['threshold']:.6g}, "
-            f"nested F1 {m['nested']['f1']:.4f} ± {m['nested']['std']:.4f}; "
-            f"best member {best[0]}: OOF F1 {best[1]['oof_f1']:.4f}, nested {best[1]['nested_f1']:.4f}; "
-            f"stable threshold {m['stable_threshold']['threshold']:.6g}")
+            f"OOF {label} {m['score']['oof']:.4f}{at}, nested {label} {m['score']['nested']:.4f} "
+            f"± {m['score']['nested_std']:.4f}; best member {best[0]}: OOF {label} {best[1]['oof_score']:.4f}, "
+            f"nested {best[1]['nested_score']:.4f}{stable}")
 
 
 @entry_point

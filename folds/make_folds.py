@@ -4,17 +4,18 @@
 
 The same train.csv and [folds] settings give byte-identical output. An existing folds file that
 differs is never overwritten silently (models trained on it would be mixed with new folds):
-FORCE=1 replaces it.
+core.claim refuses it, and FORCE=1 replaces it.
 """
 from __future__ import annotations
 
-import os
+import hashlib
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold
 
 from core.artifacts import file_fingerprint, write_bytes
+from core.claim import claim
 from core.cli import entry_point
 from core.config import Config, load_config
 from core.data import Split, load_train
@@ -72,13 +73,10 @@ def main() -> None:
     train = load_train(cfg)
     fold = assign_folds(train.target, cfg.folds.k, cfg.folds.seed)
     data, path = folds_csv(train, fold, cfg), folds_file()
-    if path.exists() and path.read_bytes() == data:
-        print(f"{path}: up to date")
-    elif path.exists() and os.environ.get("FORCE") != "1":
-        raise PipelineError(f"{path} exists and differs from the folds that train.csv and [folds] now give; models "
-                            f"trained on it would be mixed with new folds. Rebuild with `make folds FORCE=1` "
-                            f"(then retrain), or restore the old train.csv / settings")
-    else:
+    # The identity is the folds themselves: any change of train.csv's ids or labels, k or seed shows in it.
+    identity = {"k": cfg.folds.k, "seed": cfg.folds.seed, "folds": hashlib.sha256(data).hexdigest()[:16]}
+    rebuild = "Restore the old train.csv / [folds] settings (new folds mean retraining every model)"
+    if claim(path.parent, identity, path.name, rebuild, clear=False):   # folds/ also holds this code
         write_bytes(path, data)
         print(f"{path}: {cfg.folds.k} stratified folds (seed {cfg.folds.seed})")
     print(report(fold, train.target))

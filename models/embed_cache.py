@@ -45,10 +45,10 @@ def token_lengths(module, texts: np.ndarray) -> np.ndarray:
     Sorting by tokens packs batches best: padded encoders then do almost no wasted work.
     """
     import tensorflow as tf
-    tokenize = getattr(module, "tokenize", None)
-    if tokenize is None:
+    from models.modules.savedmodel import has_token_functions
+    if not has_token_functions(module, "tokenize"):
         return np.array([len(t) for t in texts])
-    return np.concatenate([tokenize(tf.constant(list(texts[i:i + 4096]))).row_lengths().numpy()
+    return np.concatenate([module.tokenize(tf.constant(list(texts[i:i + 4096]))).row_lengths().numpy()
                            for i in range(0, len(texts), 4096)])
 
 
@@ -110,8 +110,9 @@ def _embed_tokens_to(values_path: Path, offsets_path: Path, module_path: str, te
     import tensorflow_hub as hub
     import tensorflow_text  # noqa: F401
     from core.artifacts import write_npy
+    from models.modules.savedmodel import has_token_functions
     module = hub.load(module_path)
-    if not (hasattr(module, "token_embeddings") and hasattr(module, "tokenize")):
+    if not has_token_functions(module):
         raise PipelineError(f"module {module_path} has no token_embeddings/tokenize functions, which features = "
                             f"\"tokens\" needs (use-m3, minilm and word-vector modules have them when built by "
                             f"`make modules` since they were added); rebuild it: rm -rf {module_path} && make modules")

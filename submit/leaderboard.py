@@ -2,11 +2,12 @@
 
     python -m submit.leaderboard [--public leaderboard.csv|leaderboard.zip]
 
-Columns: OOF F1 (threshold chosen on the same predictions: optimistic), nested-CV F1 (threshold
-chosen on the other folds: honest), threshold, AUC, training time. In a local competition
-(input/solution.csv present) each model and blend is also scored on the test labels at its own
-threshold, and so is every submission file submit/*.csv. Rows are sorted by the least
-optimistic score a row has: local-solution F1, else nested F1, else OOF F1.
+Columns, in the competition's metric ([competition] metric): OOF (threshold and every other choice made
+on the same predictions: optimistic), nested CV (choices made on the other folds: honest), then the
+threshold (thresholded metrics), AUC, training time. In a local competition (input/solution.csv present)
+each model and blend is also scored on the test labels as it would be submitted, and so is every
+submission file submit/*.csv. Rows are sorted by the least optimistic score a row has: local, else
+nested, else OOF.
 
 Given the public leaderboard (`python -m submit.kaggle_cli leaderboard` downloads it; any CSV
 with a Score column works) each row says where that score would place.
@@ -27,28 +28,28 @@ from core.cli import entry_point
 from core.config import Config, load_config
 from core.data import Split, load_solution, load_test, read_table
 from core.errors import PipelineError
-from core.metrics import f1_at
+from core.metrics import Metric
 from core.paths import submit_dir
-from submit.entries import Entry, all_entries, load_train_truth, nested_f1
+from core.results import Result, all_results, rebuild_hint
 
 
 @dataclass
 class Row:
     kind: str
     name: str
-    oof_f1: float | None = None
-    nested_f1: float | None = None
+    oof: float | None = None          # the competition's metric on OOF predictions (choices made there)
+    nested: float | None = None       # its nested-CV estimate
     threshold: float | None = None
     auc: float | None = None
     seconds: float | None = None
-    local_f1: float | None = None
+    local: float | None = None        # on input/solution.csv
     place: str = ""
     note: str = ""
 
     @property
     def sober(self) -> tuple[float | None, str]:
         """The least optimistic score this row has, and which one it is."""
-        for value, label in ((self.local_f1, "local"), (self.nested_f1, "nested"), (self.oof_f1, "OOF")):
+        for value, label in ((self.local, "local"), (self.nested, "nested"), (self.oof, "OOF")):
             if value is not None:
                 return value, label
         return None, ""
@@ -56,6 +57,7 @@ class Row:
 
 @dataclass
 class Board:
+    metric: Metric
     rows: list[Row]
     files: list[Row] = field(default_factory=list)     # submit/*.csv scored on input/solution.csv
     public_size: int | None = None
@@ -63,9 +65,9 @@ class Board:
 
 
 # ---------------------------------------------------------------- scoring
-def local_f1(labels: np.ndarray, ids: np.ndarray, solution: Split) -> float:
-    """F1 of 0/1 labels (in `ids` order) against the solution, matched by id."""
-    return f1_at(solution_labels(ids, solution), labels, 0.5)
+def local_score(metric: Metric, submitted: np.ndarray, ids: np.ndarray, solution: Split) -> float:
+    """The metric of submitted values (0/1 labels or probabilities, in `ids` order) against the solution."""
+    return metric.at(solution_labels(ids, solution), submitted, 0.5 if metric.thresholded else None)
 
 
 def solution_labels(ids: np.ndarray, solution: Split) -> np.ndarray:
@@ -77,27 +79,31 @@ def solution_labels(ids: np.ndarray, solution: Split) -> np.ndarray:
     return solution.target[position]
 
 
-def entry_row(entry: Entry, truth, test: Split | None, solution: Split | None) -> Row:
-    row = Row(entry.kind, entry.name, entry.oof_f1, None, None, entry.auc, entry.seconds)
+def result_row(result: Result, metric: Metric, test: Split | None, solution: Split | None) -> Row:
+    row = Row(result.kind, result.name)
     try:
-        row.threshold = entry.threshold
-        row.nested_f1 = nested_f1(entry, truth)
+        result.check()
+        row.oof, row.nested, row.threshold = result.oof_score, result.nested_score, result.threshold
+        row.auc, row.seconds = result.auc, result.seconds
+        if result.metrics["metric"] != metric.name:
+            raise PipelineError(f"scored by {result.metrics['metric']}, the competition now by {metric.name}; "
+                                f"{rebuild_hint(result.kind, result.name)} rescores it")
         if solution is not None and test is not None:
-            labels = (entry.scores("test", len(test)) >= row.threshold).astype(np.int8)
-            row.local_f1 = local_f1(labels, test.ids, solution)
+            submitted = metric.submitted(result.scores("test", len(test)), row.threshold)
+            row.local = local_score(metric, submitted, test.ids, solution)
     except PipelineError as e:  # one broken artifact should not hide the others: say why in its row
         row.note = str(e)
     return row
 
 
-def file_rows(solution: Split, cfg: Config) -> list[Row]:
+def file_rows(metric: Metric, solution: Split, cfg: Config) -> list[Row]:
     c, rows = cfg.competition, []
     for path in sorted(submit_dir().glob("*.csv")):
         row = Row("file", path.name)
         try:
             table = read_table(path, [c.id, c.prediction])
-            labels = pd.to_numeric(table[c.prediction], errors="raise").to_numpy()
-            row.local_f1 = local_f1(labels, table[c.id].to_numpy(dtype=object), solution)
+            values = pd.to_numeric(table[c.prediction], errors="raise").to_numpy()
+            row.local = local_score(metric, values, table[c.id].to_numpy(dtype=object), solution)
         except (PipelineError, ValueError) as e:
             row.note = str(e)
         rows.append(row)
@@ -124,9 +130,10 @@ def read_public(path: Path) -> np.ndarray:
     return pd.to_numeric(df[column], errors="coerce").dropna().to_numpy(dtype=np.float64)
 
 
-def place(score: float, public: np.ndarray) -> int:
-    """1 + the number of public scores strictly better (F1: higher is better); ties share the place."""
-    return int(np.sum(public > score)) + 1
+def place(score: float, public: np.ndarray, metric: Metric) -> int:
+    """1 + the number of public scores strictly better; ties share the place."""
+    better = public > score if metric.greater_is_better else public < score
+    return int(np.sum(better)) + 1
 
 
 def ordinal(n: int) -> str:
@@ -134,45 +141,44 @@ def ordinal(n: int) -> str:
     return f"{n:,}{suffix}"
 
 
-def place_text(score: float, public: np.ndarray) -> str:
-    return f"would place {ordinal(place(score, public))} of {len(public) + 1:,}"
+def place_text(score: float, public: np.ndarray, metric: Metric) -> str:
+    return f"would place {ordinal(place(score, public, metric))} of {len(public) + 1:,}"
 
 
 # ---------------------------------------------------------------- the board
 def build(public: Path | None = None, cfg: Config | None = None) -> Board:
     cfg = cfg or load_config()
+    metric = cfg.metric
     solution = load_solution(cfg)
     test = load_test(cfg) if solution is not None else None
-    truth = load_train_truth()
-    board = Board([entry_row(e, truth, test, solution) for e in all_entries()])
+    board = Board(metric, [result_row(r, metric, test, solution) for r in all_results()])
     if solution is not None:
-        board.files = file_rows(solution, cfg)
-    board.rows.sort(key=_order)
-    board.files.sort(key=_order)
+        board.files = file_rows(metric, solution, cfg)
+    order = lambda row: _order(row, metric)  # noqa: E731
+    board.rows.sort(key=order)
+    board.files.sort(key=order)
     if public is not None:
         scores = read_public(public)
         board.public_size = len(scores)
         for row in board.rows + board.files:
             value, label = row.sober
-            row.place = f"{place_text(value, scores)} ({label})" if value is not None else ""
-    board.notes = _notes(board, solution is not None, truth is not None)
+            row.place = f"{place_text(value, scores, metric)} ({label})" if value is not None else ""
+    board.notes = _notes(board, solution is not None)
     return board
 
 
-def _order(row: Row):
+def _order(row: Row, metric: Metric):
     value, _ = row.sober
-    return (value is None, -(value or 0.0), row.name)
+    return (value is None, metric.ranking_key(value) if value is not None else 0.0, row.name)
 
 
-def _notes(board: Board, local: bool, have_folds: bool) -> list[str]:
-    notes = ["OOF F1 chooses the threshold on the predictions it scores (optimistic); nested F1 chooses it "
-             "on the other folds; local F1 scores input/solution.csv, never used to choose anything."]
+def _notes(board: Board, local: bool) -> list[str]:
+    label = board.metric.label
+    notes = [f"OOF {label} makes every choice (threshold, blend weights) on the predictions it scores (optimistic); "
+             f"nested {label} makes them on the other folds; local {label} scores input/solution.csv, never used "
+             f"to choose anything."]
     if not local:
-        notes.append("No input/solution.csv (a real competition): rows are ranked by nested F1.")
-    if not have_folds:
-        notes.append("No folds/folds.csv: models' nested F1 cannot be computed.")
-    if any(r.kind == "model" and r.nested_f1 is None and not r.note for r in board.rows):
-        notes.append("Blank nested F1 for a model: no core.metrics.nested_f1 yet, or OOF made on other folds.")
+        notes.append(f"No input/solution.csv (a real competition): rows are ranked by nested {label}.")
     if board.public_size is not None:
         notes.append(f"Places compare the row's least optimistic score with {board.public_size:,} public "
                      f"leaderboard scores; the public leaderboard scores a different test set.")
@@ -180,26 +186,29 @@ def _notes(board: Board, local: bool, have_folds: bool) -> list[str]:
 
 
 # ---------------------------------------------------------------- rendering
-HEADER = ["kind", "name", "OOF F1", "nested F1", "local F1", "threshold", "AUC", "train time", "public place", "note"]
+def header(metric: Metric) -> list[str]:
+    label = metric.label
+    return ["kind", "name", f"OOF {label}", f"nested {label}", f"local {label}", "threshold", "AUC", "train time",
+            "public place", "note"]
 
 
 def cells(row: Row) -> list[str]:
-    return [row.kind, row.name, _num(row.oof_f1), _num(row.nested_f1), _num(row.local_f1),
+    return [row.kind, row.name, _num(row.oof), _num(row.nested), _num(row.local),
             _num(row.threshold, 6), _num(row.auc), _duration(row.seconds), row.place, row.note]
 
 
 def markdown(board: Board) -> str:
-    lines = ["# Leaderboard", "", _md_table(board.rows)]
+    lines = ["# Leaderboard", "", _md_table(board.rows, board.metric)]
     if board.files:
-        lines += ["", "## Submission files scored on input/solution.csv", "", _md_table(board.files)]
+        lines += ["", "## Submission files scored on input/solution.csv", "", _md_table(board.files, board.metric)]
     lines += [""] + [f"- {n}" for n in board.notes]
     return "\n".join(lines) + "\n"
 
 
-def _md_table(rows: list[Row]) -> str:
+def _md_table(rows: list[Row], metric: Metric) -> str:
     if not rows:
         return "_nothing trained yet: run `make train ensemble`_"
-    out = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    out = ["| " + " | ".join(header(metric)) + " |", "|" + "---|" * len(header(metric))]
     out += ["| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells(r)) + " |" for r in rows]
     return "\n".join(out)
 

@@ -3,10 +3,11 @@
     python -m submit.make_submission --blend NAME
     python -m submit.make_submission --model NAME
 
-Labels are 0/1: test scores >= the threshold chosen on OOF predictions. Header and row order come
-from sample_submission.csv. The table is checked before it is written (row count, id set, no
-NaN, only 0/1); a corrupt one is refused with the reason, so Kaggle never sees it. The manifest
-submit/<name>.json records what the file was made from.
+What the competition's metric scores: 0/1 labels for F1 (test scores >= the threshold chosen on OOF
+predictions), the probabilities for roc_auc and log_loss. Header and row order come from
+sample_submission.csv. The table is checked before it is written (row count, id set, no NaN, only
+0/1 labels or only probabilities); a corrupt one is refused with the reason, so Kaggle never sees it.
+The manifest submit/<name>.json records what the file was made from.
 """
 from __future__ import annotations
 
@@ -17,24 +18,25 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.artifacts import write_csv, write_json
+from core.artifacts import read_json, write_csv, write_json
 from core.cli import entry_point
 from core.config import Config, load_config
 from core.data import load_sample_submission, load_test, read_table
 from core.errors import PipelineError
+from core.metrics import Metric
 from core.paths import submit_dir
-from submit.entries import Entry, load_entry, load_train_truth, nested_f1
+from core.results import Result, read_result
 
 
-def build_submission(entry: Entry, cfg: Config) -> pd.DataFrame:
-    """sample_submission's ids in its order, labelled from the entry's test scores."""
+def build_submission(result: Result, cfg: Config) -> pd.DataFrame:
+    """sample_submission's ids in its order, with what the metric scores of the result's test scores."""
     c = cfg.competition
     test = load_test(cfg)
     sample = load_sample_submission(test, cfg)
-    scores = entry.scores("test", len(test))
+    scores = result.scores("test", len(test))
     position = pd.Index(test.ids).get_indexer(sample[c.id].to_numpy(dtype=object))
-    labels = (scores[position] >= entry.threshold).astype(np.int64)
-    table = pd.DataFrame({c.id: sample[c.id].to_numpy(dtype=object), c.prediction: labels})
+    values = cfg.metric.submitted(scores[position], result.threshold)
+    table = pd.DataFrame({c.id: sample[c.id].to_numpy(dtype=object), c.prediction: values})
     return table[list(sample.columns)] if set(sample.columns) == set(table.columns) else table
 
 
@@ -53,18 +55,24 @@ def problems(table: pd.DataFrame, sample: pd.DataFrame, cfg: Config) -> list[str
     missing, extra = set(sample[c.id].astype(str)) - set(ids), set(ids) - set(sample[c.id].astype(str))
     if missing or extra:
         found.append(f"{len(missing):,} test ids missing, {len(extra):,} unknown ids")
-    found += _label_problems(table[c.prediction], c.prediction)
+    found += _value_problems(table[c.prediction], c.prediction, cfg.metric)
     return found
 
 
-def _label_problems(column: pd.Series, name: str) -> list[str]:
+def _value_problems(column: pd.Series, name: str, metric: Metric) -> list[str]:
     as_text = column.astype(str).str.strip()
     empty = column.isna() | as_text.isin(["", "nan", "NaN", "None"])
     if empty.any():
         return [f"{int(empty.sum()):,} NaN/empty {name} value(s), first at row {int(np.flatnonzero(empty)[0]) + 1}"]
-    bad = ~as_text.isin(["0", "1"])
+    if metric.thresholded:
+        bad = ~as_text.isin(["0", "1"])
+        rule = "0 or 1"
+    else:
+        number = pd.to_numeric(as_text, errors="coerce")
+        bad = number.isna() | (number < 0) | (number > 1)
+        rule = f"a probability in [0, 1] ({metric.name} scores probabilities)"
     if bad.any():
-        return [f"{name} must be 0 or 1, found {as_text[bad].iloc[0]!r} in {int(bad.sum()):,} row(s)"]
+        return [f"{name} must be {rule}, found {as_text[bad].iloc[0]!r} in {int(bad.sum()):,} row(s)"]
     return []
 
 
@@ -84,34 +92,37 @@ def check_file(path: Path, cfg: Config | None = None) -> pd.DataFrame:
     return table
 
 
-def manifest(entry: Entry, table: pd.DataFrame, csv_bytes: bytes, cfg: Config) -> dict:
-    labels = table[cfg.competition.prediction].to_numpy()
+def manifest(result: Result, table: pd.DataFrame, csv_bytes: bytes, cfg: Config) -> dict:
+    values = table[cfg.competition.prediction].to_numpy(dtype=np.float64)
     return {
-        "name": entry.name,
-        "kind": entry.kind,
-        "blend" if entry.kind == "blend" else "model": entry.name,
-        "method": entry.metrics.get("method"),
-        "threshold": entry.threshold,
-        "members": entry.members,
-        "folds_fingerprint": entry.metrics.get("folds_fingerprint"),
-        "oof_f1": entry.oof_f1,
-        "nested_f1": nested_f1(entry, load_train_truth()),
+        "name": result.name,
+        "kind": result.kind,
+        result.kind: result.name,
+        "method": result.metrics.get("method"),
+        "metric": result.metrics["metric"],
+        "threshold": result.threshold,
+        "members": result.members,
+        "folds_fingerprint": result.metrics.get("folds_fingerprint"),
+        "oof_score": result.oof_score,
+        "nested_score": result.nested_score,
         "rows": int(len(table)),
-        "positives": int(labels.sum()),
-        "positive_rate": float(labels.mean()) if len(labels) else 0.0,
+        "mean_prediction": float(values.mean()) if len(values) else 0.0,   # F1: the positive rate
         "sha256": hashlib.sha256(csv_bytes).hexdigest(),
     }
 
 
 def make(kind: str, name: str, cfg: Config | None = None) -> Path:
     cfg = cfg or load_config()
-    entry = load_entry(kind, name)
-    table = build_submission(entry, cfg)
+    result = read_result(kind, name)
+    if result.metrics["metric"] != cfg.metric.name:
+        raise PipelineError(f"{result.folder}: scored by {result.metrics['metric']}, the competition by "
+                            f"{cfg.metric.name}; rerun `make train ensemble` to rescore it")
+    table = build_submission(result, cfg)
     sample = load_sample_submission(load_test(cfg), cfg)
     path = submit_dir() / f"{name}.csv"
     require_valid(table, sample, cfg, str(path))
     write_csv(path, table)
-    write_json(path.with_suffix(".json"), manifest(entry, table, path.read_bytes(), cfg))
+    write_json(path.with_suffix(".json"), manifest(result, table, path.read_bytes(), cfg))
     return path
 
 
@@ -128,10 +139,11 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     kind, name = ("blend", args.blend) if args.blend else ("model", args.model)
     path = make(kind, name)
-    info = load_entry(kind, name)
-    labels = pd.read_csv(path)[load_config().competition.prediction]
-    print(f"{path}: {len(labels):,} rows, {int(labels.sum()):,} positive ({labels.mean():.2%}) "
-          f"at threshold {info.threshold:.6g}; manifest {path.with_suffix('.json').name}")
+    facts = read_json(path.with_suffix(".json"))
+    what = (f"{facts['mean_prediction']:.2%} positive at threshold {facts['threshold']:.6g}"
+            if facts["threshold"] is not None
+            else f"probabilities for {facts['metric']}, mean {facts['mean_prediction']:.4f}")
+    print(f"{path}: {facts['rows']:,} rows, {what}; manifest {path.with_suffix('.json').name}")
 
 
 if __name__ == "__main__":

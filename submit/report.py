@@ -37,19 +37,19 @@ def figure_html(path: Path) -> str:
             f"<figcaption>{caption}</figcaption></figure>")
 
 
-def table_html(rows: list[leaderboard.Row]) -> str:
+def table_html(rows: list[leaderboard.Row], metric) -> str:
     if not rows:
         return "<p>Nothing trained yet: run <code>make train ensemble</code>.</p>"
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in leaderboard.HEADER)
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in leaderboard.header(metric))
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in leaderboard.cells(r)) + "</tr>"
                    for r in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def page(board: leaderboard.Board, pictures: list[Path], title: str) -> str:
-    parts = [f"<h1>{html.escape(title)}</h1>", "<h2>Leaderboard</h2>", table_html(board.rows)]
+    parts = [f"<h1>{html.escape(title)}</h1>", "<h2>Leaderboard</h2>", table_html(board.rows, board.metric)]
     if board.files:
-        parts += ["<h2>Submission files scored on input/solution.csv</h2>", table_html(board.files)]
+        parts += ["<h2>Submission files scored on input/solution.csv</h2>", table_html(board.files, board.metric)]
     parts += [f'<p class="note">{html.escape(n)}</p>' for n in board.notes]
     parts += ["<h2>Figures</h2>"] + ([figure_html(p) for p in pictures] or ["<p>No figures yet.</p>"])
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'

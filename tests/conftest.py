@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 
 import core  # noqa: F401  (TensorFlow's environment, before any test imports it)
+from core.paths import SHARED_DATA
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = SHARED_DATA
 
 COMPETITION = """
 [competition]

@@ -83,11 +83,19 @@ def write_model(root: Path, name: str, threshold: float, seed: int, seconds: flo
     np.save(folder / "oof.npy", rng.random(N_TRAIN).astype(np.float32))
     np.save(folder / "test.npy", (rng.random(N_TEST) if test is None else test).astype(np.float32))
     metrics = {"model": name, "spec": {"name": name}, "folds_fingerprint": folds_fp(root), "k": 3,
-               "oof": {"f1": oof_f1, "threshold": threshold, "auc": 0.6, "log_loss": 0.5, "n": N_TRAIN,
-                       "positives": 12},
+               **scoring(threshold, oof_f1, nested=oof_f1 - 0.05, auc=0.6),
                "folds": [], "wall_seconds": seconds, "examples_per_second": 100.0}
     (folder / "metrics.json").write_text(json.dumps(metrics))
     return folder
+
+
+def scoring(threshold: float, oof_f1: float, nested: float, auc: float) -> dict:
+    """The scoring fields of core.results' schema, with made-up values (an F1 competition)."""
+    from core.results import SCHEMA
+    return {"schema": SCHEMA, "metric": "f1", "threshold": threshold,
+            "score": {"oof": oof_f1, "nested": nested, "nested_std": 0.01},
+            "oof": {"f1": oof_f1, "threshold": threshold, "auc": auc, "log_loss": 0.5, "n": N_TRAIN, "positives": 12},
+            "nested": {"score": nested, "std": 0.01, "per_fold": []}}
 
 
 def write_blend(root: Path, name: str, threshold: float, seed: int, nested: float = 0.4,
@@ -98,8 +106,7 @@ def write_blend(root: Path, name: str, threshold: float, seed: int, nested: floa
     np.save(folder / "oof.npy", rng.random(N_TRAIN).astype(np.float32))
     np.save(folder / "test.npy", (rng.random(N_TEST) if test is None else test).astype(np.float32))
     metrics = {"blend": name, "method": "mean", "members": ["alpha", "beta"], "folds_fingerprint": folds_fp(root),
-               "threshold": threshold, "oof": {"f1": 0.6, "threshold": threshold, "auc": 0.7, "log_loss": 0.4},
-               "nested": {"f1": nested, "per_fold": [nested] * 3}, "per_fold": [], "spec": {"method": "mean"}}
+               **scoring(threshold, 0.6, nested, auc=0.7), "spec": {"method": "mean"}}
     (folder / "metrics.json").write_text(json.dumps(metrics))
     return folder
 

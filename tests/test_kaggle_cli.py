@@ -121,15 +121,27 @@ def test_key_in_cli_output_is_redacted_from_errors(tmp_path, monkeypatch):
     assert FAKE_KEY not in str(e.value) and "***" in str(e.value)
 
 
-def test_real_cli_failure_is_a_clear_error_without_the_key(tmp_path, monkeypatch, capfd):
-    """The installed CLI itself, fake credentials: offline it cannot resolve Kaggle, online Kaggle rejects the key."""
+def test_installed_cli_without_network_is_a_clear_error_without_the_key(tmp_path, monkeypatch, capfd):
+    """The installed CLI itself, fake credentials, and its network stubbed: every request goes to a closed local port."""
     setup_env(tmp_path, monkeypatch)
     with_env_credentials(monkeypatch)
-    with pytest.raises(PipelineError) as e:
+    for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
+        monkeypatch.setenv(var, "http://127.0.0.1:9")
+    for var in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    with pytest.raises(PipelineError, match="could not reach kaggle.com") as e:
         kaggle.run(["kaggle", "competitions", "submissions", "fake-comp"])
-    assert "could not reach kaggle.com" in str(e.value) or "401" in str(e.value)
     out, err = capfd.readouterr()
     assert FAKE_KEY not in str(e.value) + out + err
+
+
+def test_http_401_says_replace_the_token(tmp_path, monkeypatch):
+    setup_env(tmp_path, monkeypatch)
+    with_env_credentials(monkeypatch)
+    monkeypatch.setattr(kaggle, "_execute", lambda argv: (1, "401 Client Error: Unauthorized for url: "
+                                                              "https://www.kaggle.com/api/v1/competitions/..."))
+    with pytest.raises(PipelineError, match="401 Unauthorized.*new API token"):
+        kaggle.run(["kaggle", "competitions", "submissions", "fake-comp"])
 
 
 def test_download_builds_exact_command_and_unzips(tmp_path, monkeypatch):

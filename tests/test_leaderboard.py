@@ -23,9 +23,9 @@ def test_local_solution_f1_matches_sklearn(tmp_path, monkeypatch):
     for name, folder, threshold in (("alpha", "models/alpha", 0.5), ("beta", "models/beta", 0.3),
                                     ("mean", "ensembles/mean", 0.45)):
         labels = (np.load(tmp_path / folder / "test.npy") >= threshold).astype(int)
-        assert board[name].local_f1 == pytest.approx(f1_score(solution["target"], labels))
+        assert board[name].local == pytest.approx(f1_score(solution["target"], labels))
     submitted = pd.read_csv(tmp_path / "submit" / "mean.csv", dtype={"qid": str}).merge(solution, on="qid")
-    assert board["mean.csv"].local_f1 == pytest.approx(f1_score(submitted["target"], submitted["prediction"]))
+    assert board["mean.csv"].local == pytest.approx(f1_score(submitted["target"], submitted["prediction"]))
 
 
 def test_rows_sorted_by_least_optimistic_score(tmp_path, monkeypatch):
@@ -42,7 +42,7 @@ def test_without_solution_rows_rank_by_nested_f1(tmp_path, monkeypatch):
     write_blend(tmp_path, "mean", 0.45, seed=3, nested=0.99)
     board = build()
     assert board.rows[0].name == "mean" and board.rows[0].sober == (0.99, "nested")
-    assert all(r.local_f1 is None for r in board.rows) and board.files == []
+    assert all(r.local is None for r in board.rows) and board.files == []
 
 
 def test_public_leaderboard_place_wording(tmp_path, monkeypatch):
@@ -79,14 +79,17 @@ def test_broken_artifact_is_reported_in_its_row(tmp_path, monkeypatch):
     assert "test.npy not found" in rows_by_name(build())["beta"].note
 
 
-def test_model_nested_f1_comes_from_core_metrics(tmp_path, monkeypatch):
-    metrics = pytest.importorskip("core.metrics")
-    if not hasattr(metrics, "nested_f1"):
-        pytest.skip("core.metrics.nested_f1 not written yet")
-    from submit.entries import load_train_truth
+def test_rows_show_the_nested_score_their_artifacts_record(tmp_path, monkeypatch):
     from submit.leaderboard import build
     full_world(tmp_path, monkeypatch)
-    truth = load_train_truth()
-    expected = metrics.nested_f1(truth.y, np.load(tmp_path / "models" / "alpha" / "oof.npy"), truth.fold)
-    expected = expected["f1"] if isinstance(expected, dict) else expected
-    assert rows_by_name(build())["alpha"].nested_f1 == pytest.approx(expected)
+    board = rows_by_name(build())
+    assert board["alpha"].nested == pytest.approx(0.50) and board["mean"].nested == pytest.approx(0.4)
+
+
+def test_an_artifact_of_an_older_schema_is_reported_in_its_row(tmp_path, monkeypatch):
+    import json
+    from submit.leaderboard import build
+    full_world(tmp_path, monkeypatch)
+    path = tmp_path / "models" / "beta" / "metrics.json"
+    path.write_text(json.dumps({k: v for k, v in json.loads(path.read_text()).items() if k != "schema"}))
+    assert "older version" in rows_by_name(build())["beta"].note

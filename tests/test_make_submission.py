@@ -40,7 +40,7 @@ def test_manifest_records_threshold_members_fingerprint_and_f1(tmp_path, monkeyp
     assert manifest["threshold"] == 0.45
     assert manifest["members"] == ["alpha", "beta"]
     assert manifest["folds_fingerprint"] == metrics["folds_fingerprint"]
-    assert manifest["oof_f1"] == 0.6 and manifest["nested_f1"] == 0.4
+    assert manifest["metric"] == "f1" and manifest["oof_score"] == 0.6 and manifest["nested_score"] == 0.4
     assert manifest["rows"] == N_TEST
 
 

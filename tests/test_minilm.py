@@ -21,9 +21,11 @@ from threadpoolctl import threadpool_limits
 from core.errors import PipelineError
 from models.embed_cache import embed_all
 from models.modules import minilm
+from module_checks import assert_token_functions_agree, fit_once
 from tests.minilm_reference import Reference, safetensors
+from core.paths import SHARED_SAMPLE
 
-QUESTIONS = Path(__file__).resolve().parents[2] / "shared/data/quora/train_sample.csv"
+QUESTIONS = SHARED_SAMPLE
 N_TOKENS, N_EMBED = 1000, 300  # questions compared on token ids, and on embeddings (numpy is slow)
 
 TRICKY = [
@@ -64,7 +66,7 @@ def wheel() -> Path:
 
 @pytest.fixture(scope="module")
 def module_path(wheel, tmp_path_factory) -> Path:
-    return minilm.build(tmp_path_factory.mktemp("hub") / "minilm", {"wheel": wheel, "max_length": 128})
+    return minilm.build(tmp_path_factory.mktemp("hub") / "minilm", minilm.MiniLMOptions(128, wheel=str(wheel)))
 
 
 @pytest.fixture(scope="module")
@@ -105,11 +107,10 @@ def test_padding_to_a_longer_batch_changes_nothing(module):
 
 
 def test_token_embeddings_pool_into_the_sentence_embedding(module):
-    texts = tf.constant(["What is a hub module?", TRICKY[-1]])
-    tokens = module.token_embeddings(texts)
-    assert tokens.row_lengths().numpy().tolist() == module.tokenize(texts).row_lengths().numpy().tolist()
+    texts = ["What is a hub module?", TRICKY[-1]]
+    tokens = assert_token_functions_agree(module, texts)
     pooled = tf.math.l2_normalize(tf.reduce_mean(tokens, axis=1), axis=1).numpy()
-    np.testing.assert_allclose(pooled, module(texts).numpy(), atol=1e-5)
+    np.testing.assert_allclose(pooled, module(tf.constant(texts)).numpy(), atol=1e-5)
 
 
 def test_every_weight_is_a_variable(module):
@@ -118,32 +119,19 @@ def test_every_weight_is_a_variable(module):
 
 
 def _fit(module_path: Path, trainable: bool):
-    """A tiny fit through hub.KerasLayer; returns the layer's weights before and after, and the layer."""
-    import tensorflow_hub as hub
-    import tf_keras
-
-    tf_keras.utils.set_random_seed(0)
-    layer = hub.KerasLayer(str(module_path), input_shape=[], dtype=tf.string, trainable=trainable)
-    model = tf_keras.Sequential([layer, tf_keras.layers.Dense(1, activation="sigmoid")])
-    model.compile(optimizer=tf_keras.optimizers.SGD(0.1), loss="binary_crossentropy")  # no slots: quick
-    x = np.array(["Why is the sky blue?", "Are all politicians liars and thieves?"] * 4)
-    y = np.array([0.0, 1.0] * 4)
-    before = [w.numpy().copy() for w in layer.weights]
-    model.fit(x, y, epochs=1, batch_size=8, verbose=0)  # one step
-    return before, [w.numpy() for w in layer.weights], layer
+    texts = ["Why is the sky blue?", "Are all politicians liars and thieves?"] * 4
+    return fit_once(module_path, trainable, texts, [0.0, 1.0] * 4)
 
 
 def test_keras_layer_fine_tunes_when_trainable(module_path):
-    before, after, layer = _fit(module_path, trainable=True)
-    assert len(layer.trainable_weights) == 5 + 16 * 6
-    changed = sum(not np.array_equal(b, a) for b, a in zip(before, after))
-    assert changed == len(before), f"only {changed} of {len(before)} module weights changed"
+    fit = _fit(module_path, trainable=True)
+    assert len(fit.layer.trainable_weights) == 5 + 16 * 6
+    assert fit.changed == len(fit.before), f"only {fit.changed} of {len(fit.before)} module weights changed"
 
 
 def test_keras_layer_is_frozen_when_not_trainable(module_path):
-    before, after, layer = _fit(module_path, trainable=False)
-    assert layer.trainable_weights == []
-    assert all(np.array_equal(b, a) for b, a in zip(before, after))
+    fit = _fit(module_path, trainable=False)
+    assert fit.layer.trainable_weights == [] and fit.changed == 0
 
 
 def test_safetensors_reader_on_a_small_file():

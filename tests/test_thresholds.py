@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from core.metrics import (best_threshold, f1_at, f1_curve, fold_thresholds, nested_f1, stable_threshold,
+from core.metrics import (F1, best_threshold, f1_at, f1_curve, fold_thresholds, nested_score, stable_threshold,
                           summarize, threshold_report)
 
 
@@ -140,12 +140,12 @@ def test_stable_threshold_minimises_the_largest_fold_regret():
 def test_nested_f1_chooses_each_threshold_on_the_other_folds():
     rng = np.random.default_rng(4)
     y, s, fold = rng.integers(0, 2, 90), rng.random(90), np.repeat([0, 1, 2], 30)
-    out = nested_f1(y, s, fold)
+    out = nested_score(F1, y, s, fold)
     for r in out["per_fold"]:
         other = fold != r["fold"]
         assert r["threshold"] == best_threshold(y[other], s[other])[0]
-        assert r["f1"] == f1_at(y[~other], s[~other], r["threshold"])
-    assert out["f1"] == pytest.approx(np.mean([r["f1"] for r in out["per_fold"]]))
+        assert r["score"] == f1_at(y[~other], s[~other], r["threshold"])
+    assert out["score"] == pytest.approx(np.mean([r["score"] for r in out["per_fold"]]))
 
 
 def test_nested_f1_calls_a_procedure_once_per_held_out_fold():
@@ -156,8 +156,8 @@ def test_nested_f1_calls_a_procedure_once_per_held_out_fold():
         calls.append(held_out)
         return np.array([0.9, 0.1, 0.8, 0.2, 0.7, 0.3])
 
-    out = nested_f1(y, scores, fold)
-    assert calls == [0, 1, 2] and out["f1"] == 1.0 and out["pooled_f1"] == 1.0
+    out = nested_score(F1, y, scores, fold)
+    assert calls == [0, 1, 2] and out["score"] == 1.0 and out["pooled"] == 1.0
 
 
 def test_threshold_report_has_every_rule():

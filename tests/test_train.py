@@ -21,6 +21,13 @@ def ready(workspace):
     return workspace
 
 
+def record_folds(monkeypatch) -> list[int]:
+    """The folds trained from now on, in order (each still trained for real)."""
+    trained, real_run = [], train.run_fold
+    monkeypatch.setattr(train, "run_fold", lambda trainer, fold: trained.append(fold.k) or real_run(trainer, fold))
+    return trained
+
+
 def artifacts(root, name):
     out = root / "models" / name
     return np.load(out / "oof.npy"), np.load(out / "test.npy"), json.loads((out / "metrics.json").read_text())
@@ -33,7 +40,8 @@ def test_artifacts_meet_the_contract(ready, name):
     y = load_train().target
     assert oof.dtype == test.dtype == np.float32 and oof.shape == (60,) and test.shape == (20,)
     assert np.isfinite(oof).all() and ((0 <= oof) & (oof <= 1)).all() and ((0 <= test) & (test <= 1)).all()
-    assert metrics["oof"]["f1"] == pytest.approx(summarize(y, oof)["f1"])
+    assert metrics["oof"]["f1"] == pytest.approx(summarize(y, oof)["f1"]) == metrics["score"]["oof"]
+    assert metrics["threshold"] == metrics["oof"]["threshold"] and 0 <= metrics["score"]["nested"] <= 1
     assert metrics["folds_fingerprint"] == make_folds.folds_fingerprint()
     assert [f["fold"] for f in metrics["folds"]] == [0, 1, 2] and sum(f["n"] for f in metrics["folds"]) == 60
 
@@ -90,22 +98,20 @@ def test_an_interrupted_run_resumes_at_the_unfinished_fold_with_the_same_result(
     for leftover in ["oof.npy", "test.npy", "metrics.json", "fold1/done.json", "fold2"]:
         path = out / leftover
         path.unlink() if path.is_file() else __import__("shutil").rmtree(path)   # as if killed in fold 1
-    trained = []
-    real_job = train.fold_job
-    monkeypatch.setattr(train, "fold_job", lambda name, k: trained.append(k) or real_job(name, k))
+    trained = record_folds(monkeypatch)
     train.main(["--model", "tiny-frozen"])
     assert trained == [1, 2]
     np.testing.assert_allclose(artifacts(ready, "tiny-frozen")[0], uninterrupted, atol=1e-5)
 
 
 def test_ctrl_c_exits_with_a_resume_message_and_keeps_finished_folds(ready, monkeypatch, capsys):
-    real_job = train.fold_job
+    real_run = train.run_fold
 
-    def interrupted(name, k):
-        if k == 1:
+    def interrupted(trainer, fold):
+        if fold.k == 1:
             raise KeyboardInterrupt
-        return real_job(name, k)
-    monkeypatch.setattr(train, "fold_job", interrupted)
+        return real_run(trainer, fold)
+    monkeypatch.setattr(train, "run_fold", interrupted)
     with pytest.raises(SystemExit) as exit_:
         train.main(["--model", "tfidf-lr"])
     assert exit_.value.code == 130 and "run the same command again to resume" in capsys.readouterr().err
@@ -113,10 +119,11 @@ def test_ctrl_c_exits_with_a_resume_message_and_keeps_finished_folds(ready, monk
     assert not (ready / "models" / "tfidf-lr" / "metrics.json").exists()
 
 
-def test_a_finished_model_is_not_trained_again(ready, capsys):
+def test_a_finished_model_is_not_trained_again(ready, monkeypatch, capsys):
     train.main(["--model", "tfidf-lr"])
+    trained = record_folds(monkeypatch)
     train.main(["--model", "tfidf-lr"])
-    assert "up to date" in capsys.readouterr().out
+    assert trained == [] and "up to date" in capsys.readouterr().out
 
 
 def test_a_changed_spec_is_refused_until_the_model_is_rebuilt(ready, monkeypatch, capsys):

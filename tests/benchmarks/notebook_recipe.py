@@ -84,8 +84,9 @@ def train_recipe(model, texts, y, trn, val, max_epochs: int) -> dict:
 
 def local_f1(test_scores: np.ndarray, test_ids: np.ndarray, solution, threshold: float) -> float:
     """F1 on the local solution of `score >= threshold`, matched by id (the leaderboard's own scorer)."""
-    from submit.leaderboard import local_f1 as leaderboard_f1
-    return leaderboard_f1((test_scores >= threshold).astype(np.int8), test_ids, solution)
+    from core.metrics import F1
+    from submit.leaderboard import local_score
+    return local_score(F1, (test_scores >= threshold).astype(np.int8), test_ids, solution)
 
 
 def run(workspace: Path, module: str = MODULE, max_epochs: int = MAX_EPOCHS, seed: int = 42) -> dict:

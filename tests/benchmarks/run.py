@@ -23,9 +23,9 @@ from pathlib import Path
 
 from core.artifacts import read_json, write_text
 from core.config import load_config
-from core.paths import REPO, submit_dir, workspace
+from core.paths import SHARED_SAMPLE, REPO, submit_dir, workspace
 
-SAMPLE = REPO.parent / "shared" / "data" / "quora" / "train_sample.csv"
+SAMPLE = SHARED_SAMPLE
 HISTORY = Path(__file__).with_name("history.md")
 STAGES = ["folds", "train", "ensemble", "submit", "leaderboard"]
 TARGET_F1, TARGET_MINUTES = 0.65, 45
@@ -96,7 +96,7 @@ def quality_section(ws: Path, seconds: dict[str, float], notebook: dict | None) 
         metrics = ws / "models" / r.name / "metrics.json"
         if r.kind == "model" and metrics.exists():
             eps = f"{read_json(metrics).get('examples_per_second', float('nan')):,.0f}"
-        lines.append(f"| {r.kind} | {r.name} | {_f(r.oof_f1)} | {_f(r.nested_f1)} | {_f(r.local_f1)} | "
+        lines.append(f"| {r.kind} | {r.name} | {_f(r.oof)} | {_f(r.nested)} | {_f(r.local)} | "
                      f"{_minutes(r.seconds)} | {eps} |")
     if notebook:
         lines.append(f"| notebook | recipe, threshold 0.5 | | | {_f(notebook['local_f1_at_0.5'])} | "
@@ -108,8 +108,8 @@ def quality_section(ws: Path, seconds: dict[str, float], notebook: dict | None) 
     lines += ["", "Stage wall times: " + ", ".join(f"{s} {_minutes(t)}" for s, t in seconds.items())
               + f"; pipeline total {_minutes(total)} (modules prebuilt, embedding cache cold)."]
     blend = next((r for r in rows if r.kind == "blend" and r.name == cfg.default_blend), None)
-    result = {"blend_local_f1": blend.local_f1 if blend else None, "minutes": total / 60,
-              "tfidf_local_f1": next((r.local_f1 for r in rows if r.name == "tfidf-lr"), None),
+    result = {"blend_local_f1": blend.local if blend else None, "minutes": total / 60,
+              "tfidf_local_f1": next((r.local for r in rows if r.name == "tfidf-lr"), None),
               "notebook_local_f1": notebook and max(notebook["local_f1_at_0.5"], notebook["local_f1_tuned"])}
     return "\n".join(lines), result
 

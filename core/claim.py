@@ -1,0 +1,71 @@
+"""One rule for every stage's finished work: folds, modules, models and blends.
+
+A stage about to (re)build an artifact folder calls `claim(folder, identity, done)`:
+- finished (its `done` marker exists) from the same identity: up to date, nothing to do;
+- never started, or started and not finished from the same identity: build (a run resumes);
+- made from another identity: refused, since its results would be mixed with the new ones,
+  unless FORCE=1, which rebuilds it.
+`derived` names identity keys that are only inputs computed upstream (a blend's member
+artifacts): a change there rebuilds without FORCE, since nothing finished is lost that the
+inputs could not make again. The identity is kept in the folder as stamp.json.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from core.artifacts import read_json, write_json
+from core.errors import PipelineError
+
+STAMP = "stamp.json"
+
+
+def force() -> bool:
+    return os.environ.get("FORCE") == "1"
+
+
+def claim(folder: Path, identity: dict, done: str, rebuild: str, derived: tuple[str, ...] = (),
+          clear: bool = True) -> bool:
+    """True to build into `folder` (its stamp now says `identity`); False when it is finished from it.
+
+    `done`: the file written last, whose presence means finished. `rebuild`: what a user can do instead of
+    FORCE=1, for the refusal message ("Rebuild it with `make clean-model MODEL=x`"). Refuses (PipelineError)
+    a folder made from another identity unless FORCE=1.
+    A rebuild empties the folder first (`clear`; False where the folder also holds code, as folds/ does,
+    and the build rewrites its one artifact whole).
+    """
+    folder = Path(folder)
+    stamp_file, finished = folder / STAMP, (folder / done).exists()
+    old = read_json(stamp_file) if stamp_file.exists() else None
+    if old == identity:
+        if finished:
+            os.utime(folder / done)            # so make sees it up to date against a newer config
+            print(f"{folder}: up to date", flush=True)
+            return False
+        return True                            # same identity, unfinished: resume
+    if old is not None or finished:
+        changed = sorted(k for k in set(identity) | set(old or {}) if (old or {}).get(k) != identity.get(k))
+        kept = [k for k in changed if k not in derived]
+        if not kept and old is not None:
+            print(f"{folder}: its inputs ({', '.join(changed)}) changed, rebuilding", flush=True)
+        elif not force():
+            what = ", ".join(kept) if old is not None else "unrecorded identity (no stamp.json)"
+            raise PipelineError(f"{folder} was made from a different {what}; its results would be mixed with "
+                                f"new ones. {rebuild}, or set FORCE=1 to rebuild it")
+        else:
+            print(f"{folder}: {', '.join(changed)} changed; FORCE=1, rebuilding", flush=True)
+        if clear:
+            _clear(folder)
+    write_stamp(folder, identity)
+    return True
+
+
+def write_stamp(folder: Path, identity: dict) -> None:
+    """Record what `folder` is made from (claim does; a builder that replaces the whole folder does again)."""
+    write_json(Path(folder) / STAMP, identity)
+
+
+def _clear(folder: Path) -> None:
+    for child in folder.iterdir():
+        shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()

@@ -1,0 +1,136 @@
+"""The one artifact schema of models and blends: the scoring part of metrics.json, written and read here.
+
+models.train and ensembles.blend write it (`score_section`); the blends (their members), the leaderboard
+and the submission read it (`Result`), with no branching on what made an artifact:
+
+  schema            SCHEMA: the version of these fields
+  metric            the competition's metric ([competition] metric: f1, roc_auc, log_loss)
+  threshold         the threshold chosen on the OOF scores for a thresholded metric (F1), else null:
+                    test.npy >= threshold gives the submitted labels
+  score             {"oof": the metric on the OOF scores, every choice made on the same rows (optimistic),
+                     "nested": its nested-CV estimate (every choice made on the other folds), "nested_std"}
+  oof               F1 at its best threshold, that threshold, AUC, log loss, n, positives (every metric)
+  nested            the nested estimate fold by fold (core.metrics.nested_score)
+  per_fold, stable_threshold   thresholded metrics only: each fold's own best threshold, and the threshold
+                    that loses least across folds
+oof.npy and test.npy beside it: float32 scores in [0, 1], in train.csv and test.csv order.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from core.errors import PipelineError
+from core.metrics import Metric, metric_named, nested_score, summarize, threshold_report
+from core.paths import ensemble_dir, model_dir, workspace
+
+SCHEMA = 2
+
+
+def score_section(metric: Metric, y, oof, fold, refit: Callable[[int], np.ndarray] | None = None) -> dict:
+    """The schema's fields for OOF scores `oof` (float32 as saved). refit: the procedure that made them,
+    re-run without each fold's labels (a blend's fit), so that its nested estimate nests every choice."""
+    oof = np.asarray(oof, dtype=np.float32)
+    nesting = oof if refit is None else refit
+    report = threshold_report(y, oof, fold, refit) if metric.thresholded else \
+        {"oof": summarize(y, oof), "nested": nested_score(metric, y, nesting, fold)}
+    value, threshold = metric.oof(y, oof)
+    return {"schema": SCHEMA, "metric": metric.name, "threshold": threshold, **report,
+            "score": {"oof": value, "nested": report["nested"]["score"], "nested_std": report["nested"]["std"]}}
+
+
+@dataclass(frozen=True)
+class Result:
+    """A finished model or blend, as every later stage reads it."""
+    kind: str                 # "model" or "blend"
+    name: str
+    folder: Path
+    metrics: dict
+
+    @property
+    def metric(self) -> Metric:
+        return metric_named(self.metrics["metric"])
+
+    @property
+    def threshold(self) -> float | None:
+        return self.metrics["threshold"]
+
+    @property
+    def oof_score(self) -> float:
+        return float(self.metrics["score"]["oof"])
+
+    @property
+    def nested_score(self) -> float:
+        return float(self.metrics["score"]["nested"])
+
+    @property
+    def auc(self) -> float | None:
+        return _number(self.metrics["oof"].get("auc"))
+
+    @property
+    def seconds(self) -> float | None:
+        return _number(self.metrics.get("wall_seconds"))
+
+    @property
+    def members(self) -> list[str]:
+        return list(self.metrics.get("members", [self.name]))
+
+    def check(self) -> "Result":
+        """The result itself, or a PipelineError when it was written in an older schema."""
+        if self.metrics.get("schema") != SCHEMA:
+            raise PipelineError(f"{self.folder / 'metrics.json'}: written by an older version of the pipeline "
+                                f"(schema {self.metrics.get('schema', 1)}, now {SCHEMA}); "
+                                f"{rebuild_hint(self.kind, self.name)} brings it up to date")
+        return self
+
+    def scores(self, split: str, n: int) -> np.ndarray:
+        """oof.npy or test.npy as float64, checked: one score per row, finite, in [0, 1]."""
+        path = self.folder / f"{split}.npy"
+        if not path.exists():
+            raise PipelineError(f"{path} not found; rebuild the {self.kind} ({rebuild_hint(self.kind, self.name)})")
+        s = np.load(path, allow_pickle=False).astype(np.float64).ravel()
+        if len(s) != n:
+            raise PipelineError(f"{path}: {len(s):,} scores for {n:,} rows; it was made from other data, "
+                                f"rebuild it ({rebuild_hint(self.kind, self.name)})")
+        bad = np.flatnonzero(~np.isfinite(s) | (s < 0) | (s > 1))
+        if len(bad):
+            raise PipelineError(f"{path}: {len(bad):,} score(s) that are NaN, infinite or outside [0, 1], first at "
+                                f"row {bad[0] + 1}; rebuild the {self.kind} ({rebuild_hint(self.kind, self.name)})")
+        return s
+
+
+def read_result(kind: str, name: str) -> Result:
+    folder = ensemble_dir(name) if kind == "blend" else model_dir(name)
+    if not (folder / "metrics.json").exists():
+        raise PipelineError(f"{folder / 'metrics.json'} not found: the {kind} {name!r} is not finished; "
+                            f"{rebuild_hint(kind, name)}")
+    return _result(kind, folder).check()
+
+
+def all_results() -> list[Result]:
+    """Every finished model (models/*/metrics.json) and blend (ensembles/*/metrics.json), unchecked."""
+    return [_result(kind, path.parent) for kind, parent in (("model", "models"), ("blend", "ensembles"))
+            for path in sorted((workspace() / parent).glob("*/metrics.json"))]
+
+
+def rebuild_hint(kind: str, name: str) -> str:
+    if kind == "blend":
+        return f"`python -m ensembles.blend --blend {name}` or `make ensemble`"
+    return f"`python -m models.train --model {name}` or `make train`"
+
+
+def _result(kind: str, folder: Path) -> Result:
+    path = folder / "metrics.json"
+    try:
+        metrics = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as e:
+        raise PipelineError(f"{path}: not valid JSON ({e}); rebuild it") from None
+    return Result(kind, folder.name, folder, metrics)
+
+
+def _number(value) -> float | None:
+    return None if value is None else float(value)
