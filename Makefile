@@ -7,11 +7,13 @@ SHELL := /bin/bash
 
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
+# GPU=1: the CUDA-enabled build of the same TensorFlow pin (tensorflow[and-cuda]); its own stamp, so it installs once
+STAMP  := $(VENV)/.installed$(if $(filter 1,$(GPU)),-gpu)
+TF_PIN := $(shell sed -n 's/^tensorflow==\([^ ]*\).*/\1/p' requirements.txt)
 # Artifacts live under the workspace: the repo itself unless PIPELINE_ROOT says otherwise.
 W      := $(or $(PIPELINE_ROOT),$(CURDIR))
 CONFIG ?= $(CURDIR)/pipeline.toml
-export CONFIG PIPELINE_ROOT FORCE N_JOBS
+export CONFIG PIPELINE_ROOT FORCE N_JOBS DEVICES PRECISION
 
 TRAIN  := $(W)/input/train.csv
 FOLDS  := $(W)/folds/folds.csv
@@ -20,19 +22,23 @@ MODELS  = $(call show,models)
 BLENDS  = $(call show,blends)
 BLEND  ?= $(call show,default-blend)
 
-.PHONY: help setup data demo local-competition folds modules module train clean-model ensemble \
+.PHONY: help setup doctor data demo local-competition folds modules module train clean-model ensemble \
         submit leaderboard report kaggle-submit kaggle-status kaggle-leaderboard kernel kernel-push kernel-submit \
         tensorboard test bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
 
-setup: $(STAMP) ## Create .venv with the pinned dependencies (idempotent)
+setup: $(STAMP) ## Create .venv with the pinned dependencies (idempotent); GPU=1 adds TensorFlow's CUDA libraries
 $(STAMP): requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(if $(filter 1,$(GPU)),$(PY) -m pip install --quiet "tensorflow[and-cuda]==$(TF_PIN)")
 	touch $@
+
+doctor: $(STAMP) ## Which devices TensorFlow sees, and why not a GPU; what DEVICES / PRECISION select
+	$(PY) -m models.devices
 
 # ---- input ----
 data: $(STAMP) ## Download the competition into input/ with the kaggle CLI (needs credentials)
@@ -60,7 +66,8 @@ modules: $(STAMP) ## Build the local hub modules into models/hub/ (skips those a
 module: $(STAMP) ## Build one word-vector module: VECTORS=path NAME=name [OPTS="--lowercase --vocab-limit N --oov-buckets N"]
 	$(PY) -m models.modules.word_vectors --vectors "$(VECTORS)" --name "$(NAME)" $(OPTS)
 
-train: $(STAMP) ## Train every enabled catalogue model on every fold: models/<model>/ (N_JOBS=n in parallel)
+train: $(STAMP) ## Train every enabled model on every fold: models/<model>/ (N_JOBS=n; DEVICES=cpu:2, PRECISION=...)
+	@$(PY) -m models.devices --line
 	$(MAKE) modules
 	$(MAKE) $(foreach m,$(MODELS),$(W)/models/$(m)/metrics.json)
 $(W)/models/%/metrics.json: $(FOLDS) $(CONFIG) | $(STAMP)
@@ -113,7 +120,7 @@ tensorboard: $(STAMP) ## Serve the training logs on 127.0.0.1
 test: $(STAMP) ## Run the test suite
 	$(PY) -m pytest -q tests
 
-bench: $(STAMP) ## Benchmarks on the shared real sample: submit/bench.md [ONLY=quality,notebook,cache,use,minilm]
+bench: $(STAMP) ## Benchmarks on the shared real sample: submit/bench.md [ONLY=quality,notebook,cache,use,minilm|scale|finetune]
 	$(PY) -m tests.benchmarks.run $(if $(ONLY),--only $(ONLY))
 
 clean: ## Delete every artifact (keeps input/ and built modules)

@@ -1,22 +1,60 @@
-"""Writing artifacts so nothing is lost: write to a temporary name in the same folder, then rename."""
+"""Writing artifacts so nothing is lost: write to a temporary name in the same folder, then rename.
+
+A full disk is a PipelineError naming the file, never a traceback or a half-written artifact: the free
+space is checked before each write, a write that still runs out (ENOSPC) removes its temporary file,
+and memory-mapped caches reserve their blocks before they are mapped (a mapped page the disk cannot
+hold would kill the process with SIGBUS).
+"""
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import io
 import json
+import math
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from core.errors import PipelineError
+
+FREE_SPACE = "free some space there, or set PIPELINE_ROOT to a workspace on a larger disk"
+
+
+def require_space(path: Path, nbytes: int) -> None:
+    """Refuse, before anything is written, a file of `nbytes` that the disk holding `path` cannot take."""
+    parent = Path(path).absolute().parent
+    while not parent.exists():             # the folder may not exist yet: ask the disk it will be on
+        parent = parent.parent
+    free = shutil.disk_usage(parent).free
+    if free < nbytes:
+        raise PipelineError(f"{path}: not enough disk space: it needs {nbytes:,} bytes and {parent} has "
+                            f"{free:,} bytes free; {FREE_SPACE}")
+
+
+@contextlib.contextmanager
+def disk_full_as_error(path: Path, partial: Path):
+    """A write that runs out of space (ENOSPC) becomes a PipelineError naming `path`; `partial` is removed."""
+    try:
+        yield
+    except OSError as e:
+        Path(partial).unlink(missing_ok=True)
+        if e.errno != errno.ENOSPC:
+            raise
+        raise PipelineError(f"{path}: the disk filled up while writing it; nothing was kept; {FREE_SPACE}") from None
+
 
 def write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
+    require_space(path, len(data))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
+        with disk_full_as_error(path, tmp), os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
@@ -24,6 +62,19 @@ def write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def open_memmap_preallocated(path: Path, dtype, shape: tuple[int, ...]) -> np.memmap:
+    """A new .npy file at `path` mapped for writing, its disk blocks reserved before it is mapped."""
+    path = Path(path)
+    data_bytes = math.prod(shape) * np.dtype(dtype).itemsize
+    require_space(path, data_bytes + 4096)          # the .npy header is well under 4 KiB
+    with disk_full_as_error(path, path), open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+                                                 "fortran_order": False, "shape": tuple(shape)})
+        if data_bytes:
+            os.posix_fallocate(f.fileno(), 0, f.tell() + data_bytes)
+    return np.load(path, mmap_mode="r+")
 
 
 def write_text(path: Path, text: str) -> None:
@@ -44,8 +95,12 @@ def write_npy(path: Path, array: np.ndarray) -> None:
     write_bytes(path, buf.getvalue())
 
 
+def csv_bytes(df) -> bytes:
+    return df.to_csv(index=False, lineterminator="\n").encode("utf-8")
+
+
 def write_csv(path: Path, df) -> None:
-    write_text(path, df.to_csv(index=False, lineterminator="\n"))
+    write_bytes(path, csv_bytes(df))
 
 
 def file_fingerprint(path: Path) -> str:

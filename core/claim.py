@@ -8,6 +8,8 @@ A stage about to (re)build an artifact folder calls `claim(folder, identity, don
 `derived` names identity keys that are only inputs computed upstream (a blend's member
 artifacts): a change there rebuilds without FORCE, since nothing finished is lost that the
 inputs could not make again. The identity is kept in the folder as stamp.json.
+A rebuild never destroys finished work: the folder's contents move to <folder>/previous/ first (one
+generation kept; `make clean-model` is the way to delete).
 """
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ from core.artifacts import read_json, write_json
 from core.errors import PipelineError
 
 STAMP = "stamp.json"
+PREVIOUS = "previous"
+MOVING = ".previous.moving"      # the contents on their way to previous/, while a rebuild moves them
 
 
 def force() -> bool:
@@ -32,10 +36,13 @@ def claim(folder: Path, identity: dict, done: str, rebuild: str, derived: tuple[
     `done`: the file written last, whose presence means finished. `rebuild`: what a user can do instead of
     FORCE=1, for the refusal message ("Rebuild it with `make clean-model MODEL=x`"). Refuses (PipelineError)
     a folder made from another identity unless FORCE=1.
-    A rebuild empties the folder first (`clear`; False where the folder also holds code, as folds/ does,
-    and the build rewrites its one artifact whole).
+    A rebuild first moves the folder's contents to previous/ (`clear`; False where the folder also holds code,
+    as folds/ does, and the build rewrites its one artifact whole: then only `done` and the stamp move).
     """
     folder = Path(folder)
+    moved = None if clear else (done, STAMP)
+    if (folder / MOVING).exists():             # a rebuild was killed while keeping the previous run: finish it
+        _keep_previous(folder, moved)
     stamp_file, finished = folder / STAMP, (folder / done).exists()
     old = read_json(stamp_file) if stamp_file.exists() else None
     if old == identity:
@@ -55,8 +62,7 @@ def claim(folder: Path, identity: dict, done: str, rebuild: str, derived: tuple[
                                 f"new ones. {rebuild}, or set FORCE=1 to rebuild it")
         else:
             print(f"{folder}: {', '.join(changed)} changed; FORCE=1, rebuilding", flush=True)
-        if clear:
-            _clear(folder)
+        _keep_previous(folder, moved)
     write_stamp(folder, identity)
     return True
 
@@ -66,6 +72,17 @@ def write_stamp(folder: Path, identity: dict) -> None:
     write_json(Path(folder) / STAMP, identity)
 
 
-def _clear(folder: Path) -> None:
+def _keep_previous(folder: Path, names: tuple[str, ...] | None) -> None:
+    """Move the folder's contents (or only `names`) to previous/, replacing an older previous/.
+
+    They gather in MOVING first and replace previous/ whole, so a kill part-way never mixes two runs nor
+    loses the finished one: the next claim sees MOVING and finishes the move before anything else.
+    """
+    moving = folder / MOVING
+    moving.mkdir(exist_ok=True)
     for child in folder.iterdir():
-        shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+        if child.name not in (PREVIOUS, MOVING) and (names is None or child.name in names):
+            child.rename(moving / child.name)
+    shutil.rmtree(folder / PREVIOUS, ignore_errors=True)
+    moving.rename(folder / PREVIOUS)
+    print(f"{folder}: the previous run moved to {folder / PREVIOUS}/ (it replaces any older one)", flush=True)

@@ -9,6 +9,7 @@ import dataclasses
 import os
 import tomllib
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from core.errors import PipelineError
@@ -43,7 +44,9 @@ class ModelSpec:
                                       # a list: the modules' embeddings side by side, into one head
     output_dim: int = 0
     trainable: bool = False           # fine-tune the module (True) or keep it frozen (False)
+    trainable_layers: int | None = None  # fine-tune only the module's top n layers, on cached states below them
     features: str = "sentence"        # "tokens": a pooling head over the frozen module's per-token outputs
+    token_precision: str = "float16"  # tokens: how the token cache stores vectors; "int8" takes half the disk
     enabled: bool | str = True        # true, false, or "gpu": only on a machine with a GPU
     head: tuple[int, ...] = (256, 64)
     dropout: float = 0.2
@@ -83,6 +86,12 @@ class BlendSpec:
 
 
 @dataclass(frozen=True)
+class WorkspaceSettings:
+    """The [workspace] table: limits of the machine the pipeline runs on."""
+    disk_budget_gb: float = 20.0         # caches refused beyond it: a Kaggle kernel's writable disk
+
+
+@dataclass(frozen=True)
 class KaggleSettings:
     """The [kaggle] table: who owns the kernel and what it attaches (all optional)."""
     owner: str = ""                      # Kaggle user name; default: KAGGLE_USERNAME or kaggle.json's username
@@ -105,6 +114,7 @@ class Config:
     blends: dict[str, BlendSpec]
     default_blend: str
     kaggle: KaggleSettings = KaggleSettings()
+    workspace: WorkspaceSettings = WorkspaceSettings()
 
     @property
     def metric(self):
@@ -127,9 +137,22 @@ class Config:
 
 
 def gpu_present() -> bool:
-    """Whether an NVIDIA driver shows a GPU: cheap enough for every make call (no TensorFlow import)."""
+    """Whether training here runs on a GPU: TensorFlow sees one and DEVICES does not ask for the CPU.
+
+    The driver is checked first, so that make's calls on a CPU machine never import TensorFlow; where a
+    driver is, TensorFlow is asked, since it may lack the CUDA libraries (`make doctor` says why).
+    """
     gpus = Path("/proc/driver/nvidia/gpus")
-    return gpus.is_dir() and any(gpus.iterdir())
+    asked_for_cpu = os.environ.get("DEVICES", "").strip().lower().startswith("cpu")
+    if asked_for_cpu or not (gpus.is_dir() and any(gpus.iterdir())):
+        return False
+    return _tensorflow_sees_a_gpu()
+
+
+@lru_cache(maxsize=1)
+def _tensorflow_sees_a_gpu() -> bool:
+    import tensorflow as tf
+    return bool(tf.config.list_physical_devices("GPU"))
 
 
 def runs_here(spec: ModelSpec) -> bool:
@@ -161,6 +184,18 @@ def load_config(path: Path | str | None = None) -> Config:
     for wrong, rule in ((lambda m: m.enabled not in (True, False, "gpu"), 'enabled must be true, false or "gpu"'),
                         (lambda m: m.features not in ("sentence", "tokens"), 'features must be "sentence" or "tokens"'),
                         (lambda m: not isinstance(m.seeds, int) or m.seeds < 1, "seeds must be a whole number >= 1"),
+                        (lambda m: m.token_precision not in ("float16", "int8"),
+                         'token_precision must be "float16" or "int8"'),
+                        (lambda m: m.trainable_layers is not None and (not isinstance(m.trainable_layers, int)
+                                                                       or isinstance(m.trainable_layers, bool)
+                                                                       or m.trainable_layers < 1),
+                         "trainable_layers must be a whole number >= 1 (how many of the module's top layers "
+                         "fine-tune; at most its layer count, 6 for minilm)"),
+                        (lambda m: m.trainable_layers is not None and (m.kind != "hub" or not m.trainable
+                                                                       or len(m.handles) > 1
+                                                                       or m.features != "sentence"),
+                         "trainable_layers takes one fine-tuned module (trainable = true, a single handle, "
+                         'features = "sentence")'),
                         (lambda m: m.features == "tokens" and (m.trainable or len(m.handles) > 1),
                          'features = "tokens" takes one frozen module (trainable = false, a single handle)')):
         bad = [m.name for m in models.values() if wrong(m)]
@@ -183,6 +218,7 @@ def load_config(path: Path | str | None = None) -> Config:
                 for n, t in raw.get("blends", {}).items()},
         default_blend=raw.get("ensemble", {}).get("default", ""),
         kaggle=_build(KaggleSettings, raw.get("kaggle", {}), path, "[kaggle]"),
+        workspace=_build(WorkspaceSettings, raw.get("workspace", {}), path, "[workspace]"),
     )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +24,9 @@ from core.config import KaggleSettings
 from core.errors import PipelineError
 
 SECRET_VARS = ("KAGGLE_KEY", "KAGGLE_API_TOKEN")
+TOKEN_FILES = ("access_token", "access_token.txt")                  # in ~/.kaggle/, as the CLI reads them
+TOKEN_PATH_VARS = ("KAGGLE_API_TOKEN", "KAGGLE_API_V1_TOKEN")        # may name a file holding the token
+SECRET_KEY = re.compile(r"(token|secret|key|password)s?$", re.I)     # credentials.json keys that hold secrets
 OFFLINE_ALTERNATIVES = ("offline alternatives: `make demo` (a synthetic demo competition) or "
                         "`make local-competition SOURCE=file.csv` (split a labelled CSV you have)")
 HOW_TO_AUTHENTICATE = (
@@ -62,7 +66,7 @@ def credentials_source() -> str | None:
     """Which credentials the kaggle CLI would use (a description, never a value), or None."""
     if os.environ.get("KAGGLE_API_TOKEN"):
         return "the KAGGLE_API_TOKEN environment variable"
-    for name in ("access_token", "access_token.txt"):
+    for name in TOKEN_FILES:
         if _nonempty(Path.home() / ".kaggle" / name):
             return f"~/.kaggle/{name}"
     data = _read_kaggle_json()
@@ -102,16 +106,46 @@ def _nonempty(path: Path) -> bool:
 
 
 def secrets() -> list[str]:
-    """The secret values present now (to redact and to refuse in written files); short ones are ignored."""
+    """Every credential value the kaggle CLI could read now (to redact, and to refuse in written files):
+    KAGGLE_KEY, KAGGLE_API_TOKEN (a token, or a file holding one), kaggle.json's key, ~/.kaggle/access_token
+    (and .txt), the token values of ~/.kaggle/credentials.json (`kaggle auth login`), and the token file a
+    Kaggle notebook names in KAGGLE_API_V1_TOKEN. The user name is not secret; short values are ignored."""
     values = [os.environ.get(v, "") for v in SECRET_VARS]
-    values.append(str(_read_kaggle_json().get("key", "")) if config_dir().joinpath("kaggle.json").exists() else "")
-    return [v for v in values if len(v) >= 6]
+    values += [_file_text(Path(os.environ[v])) for v in TOKEN_PATH_VARS if os.environ.get(v)]
+    values.append(str(_read_kaggle_json().get("key", "")))
+    values += [_file_text(Path.home() / ".kaggle" / name) for name in TOKEN_FILES]
+    values += _login_tokens(Path.home() / ".kaggle" / "credentials.json")
+    return sorted({v for v in values if len(v) >= 6}, key=len, reverse=True)   # longest first: none hides another
 
 
 def redact(text: str) -> str:
     for value in secrets():
         text = text.replace(value, "***")
     return text
+
+
+def _file_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace").strip() if path.is_file() else ""
+    except OSError:                # e.g. a KAGGLE_API_TOKEN too long to be a file name: then it is no file
+        return ""
+
+
+def _login_tokens(path: Path) -> list[str]:
+    """Every string under a token-like key of credentials.json; all of it when it is not JSON."""
+    text = _file_text(path)
+    try:
+        data = json.loads(text) if text else {}
+    except ValueError:
+        return [text]
+
+    def under_tokens(node, key: str = ""):
+        if isinstance(node, dict):
+            return [v for k, child in node.items() for v in under_tokens(child, str(k))]
+        if isinstance(node, list):
+            return [v for child in node for v in under_tokens(child, key)]
+        return [node] if isinstance(node, str) and SECRET_KEY.search(key) else []
+    return under_tokens(data)
 
 
 # ---------------------------------------------------------------- running
@@ -146,12 +180,16 @@ def _execute(argv: list[str]) -> tuple[int, str]:
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     except FileNotFoundError:
         raise PipelineError(f"{argv[0]}: the kaggle CLI is not installed; run `make setup`") from None
-    chunks = []
+    chunks, held = [], ""
+    hold = max(map(len, secrets()), default=1) - 1      # a secret split between two chunks is held back whole
     for chunk in iter(lambda: proc.stdout.read1(65536), b""):
         text = chunk.decode("utf-8", errors="replace")
         chunks.append(text)
-        sys.stdout.write(redact(text))
+        shown = redact(held + text)
+        held = shown[len(shown) - hold:] if hold else ""
+        sys.stdout.write(shown[:len(shown) - len(held)])
         sys.stdout.flush()
+    sys.stdout.write(held)
     return proc.wait(), "".join(chunks)
 
 

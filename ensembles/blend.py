@@ -26,7 +26,7 @@ from __future__ import annotations
 import argparse
 import io
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Callable
 
 import numpy as np
@@ -37,10 +37,11 @@ from core.artifacts import dict_fingerprint, file_fingerprint, read_json, write_
 from core.claim import claim
 from core.cli import entry_point
 from core.config import BlendSpec, Config, load_config, runs_here
-from core.data import load_test, load_train
+from core.data import load_competition
 from core.errors import PipelineError
 from core.metrics import f1_curve, metric_named, nested_score, summarize
 from core.paths import ensemble_dir, model_dir
+from core.records import run_record, utc_now
 from core.results import Result, read_result, score_section
 from folds.make_folds import folds_fingerprint, load_folds
 
@@ -297,15 +298,15 @@ def run_blend(name: str, cfg: Config | None = None) -> dict:
     cfg = cfg or load_config()
     spec, metric = cfg.blend(name), cfg.metric
     check_spec(spec, cfg)
-    train = load_train(cfg)
+    train, test = load_competition(cfg)
     y, fold = train.target.astype(np.int64), load_folds(train, cfg)
-    members = load_members(spec, len(train), len(load_test(cfg)))
+    members = load_members(spec, len(train), len(test))
     folder = ensemble_dir(name)
     if not claim(folder, identity(spec, members, metric), "metrics.json",
                  f"Restore its [blends.{name}] table",
                  derived=("member_artifacts", "metric")):
         return read_json(folder / "metrics.json")
-    start = time.time()
+    start, started = time.time(), utc_now()
     fitted = METHODS[spec.method](members.oof, y, fold, metric)
     test32 = np.asarray(fitted.predict(members.test), dtype=np.float32)
     metrics = blend_metrics(spec, members, fitted, y, fold, test32, metric)
@@ -318,6 +319,7 @@ def run_blend(name: str, cfg: Config | None = None) -> dict:
               **{m: members.oof[:, j] for j, m in enumerate(members.names)}}
     metrics["plots"] = plot_curves(folder, y, curves, metrics["threshold"])
     metrics["wall_seconds"] = round(time.time() - start, 2)
+    metrics["run"] = run_record(cfg, {f"blends.{name}": asdict(spec)}, "CPU", started)  # numpy only
     write_json(folder / "metrics.json", metrics)           # last: the "done" marker
     return metrics
 

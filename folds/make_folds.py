@@ -2,6 +2,8 @@
 
     python -m folds.make_folds
 
+The whole competition is validated first (core.data.validate_competition): nothing is written for a
+competition that a later stage would refuse.
 The same train.csv and [folds] settings give byte-identical output. An existing folds file that
 differs is never overwritten silently (models trained on it would be mixed with new folds):
 core.claim refuses it, and FORCE=1 replaces it.
@@ -14,11 +16,11 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold
 
-from core.artifacts import file_fingerprint, write_bytes
+from core.artifacts import csv_bytes, file_fingerprint, write_bytes
 from core.claim import claim
 from core.cli import entry_point
 from core.config import Config, load_config
-from core.data import Split, load_train
+from core.data import Split, validate_competition
 from core.errors import PipelineError
 from core.paths import folds_file
 
@@ -37,8 +39,7 @@ def assign_folds(target: np.ndarray, k: int, seed: int) -> np.ndarray:
 
 
 def folds_csv(train: Split, fold: np.ndarray, cfg: Config) -> bytes:
-    table = pd.DataFrame({cfg.competition.id: train.ids, "fold": fold})
-    return table.to_csv(index=False, lineterminator="\n").encode("utf-8")
+    return csv_bytes(pd.DataFrame({cfg.competition.id: train.ids, "fold": fold}))
 
 
 def load_folds(train: Split, cfg: Config | None = None) -> np.ndarray:
@@ -70,7 +71,7 @@ def report(fold: np.ndarray, target: np.ndarray) -> str:
 @entry_point
 def main() -> None:
     cfg = load_config()
-    train = load_train(cfg)
+    train = validate_competition(cfg)        # the whole competition, before anything is written
     fold = assign_folds(train.target, cfg.folds.k, cfg.folds.seed)
     data, path = folds_csv(train, fold, cfg), folds_file()
     # The identity is the folds themselves: any change of train.csv's ids or labels, k or seed shows in it.

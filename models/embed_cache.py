@@ -7,13 +7,14 @@ the module's weights (its variables index, which holds a checksum per tensor) an
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from core.errors import PipelineError
-from core.paths import cache_dir
+from core.paths import cache_dir, workspace
 
 BATCH = 1024   # texts per module call: large calls use the cores best (USE m3: 1,874/s at 1,024 vs 1,551/s at 128)
 
@@ -78,6 +79,7 @@ def embed_all(module, texts: np.ndarray, batch: int = BATCH) -> np.ndarray:
 def _embed_to(path: Path, module_path: str, texts: np.ndarray, label: str) -> None:
     import tensorflow_hub as hub
     import tensorflow_text  # noqa: F401  (ops a module may need)
+    from core.artifacts import open_memmap_preallocated
     module = hub.load(module_path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -86,51 +88,119 @@ def _embed_to(path: Path, module_path: str, texts: np.ndarray, label: str) -> No
     for rows, vectors in tqdm(batches, total=-(-len(texts) // BATCH), desc=f"embedding {label}", unit="batch",
                               mininterval=1, disable=None):
         if out is None:    # memory-mapped: a full competition's embeddings need not fit in memory
-            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(texts), vectors.shape[1]))
+            out = open_memmap_preallocated(tmp, np.float32, (len(texts), vectors.shape[1]))
         out[rows] = vectors.numpy()
     out.flush()
     del out
     tmp.rename(path)
 
 
-def cached_token_embeddings(module_path: str, texts: np.ndarray, label: str) -> tuple[np.ndarray, np.ndarray]:
+def cached_token_embeddings(module_path: str, texts: np.ndarray, label: str, function: str = "token_embeddings",
+                            precision: str = "float16", budget_gb: float | None = None,
+                            **arguments) -> tuple[np.ndarray, np.ndarray]:
     """Every token's vector from the module's `token_embeddings`, cached like the sentence embeddings.
 
-    Returns (values [tokens, dim] float16, memory-mapped; offsets [len(texts) + 1]): text i's tokens are
-    values[offsets[i]:offsets[i + 1]]. Half precision halves the disk and page cache; heads compute in float32.
+    Returns (values [tokens, dim] read as float16, memory-mapped; offsets [len(texts) + 1]): text i's tokens
+    are values[offsets[i]:offsets[i + 1]]. Half precision halves the disk and page cache; heads compute in
+    float32. precision "int8" halves it again (each token's vector scaled to int8 by its largest value; read
+    back as float16 through `Int8Tokens`): MiniLM's tokens of the whole Quora competition take some 23 GB in
+    float16, over a kernel's 20 GB disk. A cache that would take the workspace over `budget_gb` is refused
+    before it is written. `function`, `arguments`: another per-token function of the module and its Python
+    arguments (bottom_states, n_top=2: the states below its top 2 layers), cached in a folder of its own.
     """
+    if precision not in TOKEN_PRECISIONS:
+        raise PipelineError(f"token precision {precision!r} is not one of {', '.join(TOKEN_PRECISIONS)}")
     folder = cache_dir() / "tokens" / module_fingerprint(module_path)
-    values, offsets = (folder / f"{texts_fingerprint(texts)}.{part}.npy" for part in ("values", "offsets"))
+    options = {**arguments, **({"precision": precision} if precision != "float16" else {})}
+    if function != "token_embeddings" or options:
+        folder = folder / ".".join([function] + [f"{k}={v}" for k, v in sorted(options.items())])
+    stem = texts_fingerprint(texts)
+    values, offsets, scales = (folder / f"{stem}.{part}.npy" for part in ("values", "offsets", "scales"))
     if not offsets.exists():        # written last: its presence means the values are complete
-        _embed_tokens_to(values, offsets, module_path, texts, label)
+        _embed_tokens_to(values, offsets, module_path, texts, label, function, arguments, precision, budget_gb)
+    if precision == "int8":
+        return Int8Tokens(np.load(values, mmap_mode="r"), np.load(scales, mmap_mode="r")), np.load(offsets)
     return np.load(values, mmap_mode="r"), np.load(offsets)
 
 
-def _embed_tokens_to(values_path: Path, offsets_path: Path, module_path: str, texts: np.ndarray, label: str) -> None:
+TOKEN_PRECISIONS = ("float16", "int8")
+
+
+class Int8Tokens:
+    """An int8 token cache read as float16: tokens[a:b] is the int8 rows a..b times each row's scale."""
+
+    def __init__(self, quantized: np.ndarray, scales: np.ndarray):
+        self.quantized, self.scales, self.shape, self.dtype = quantized, scales, quantized.shape, np.dtype(np.float16)
+
+    def __getitem__(self, rows) -> np.ndarray:
+        return self.quantized[rows].astype(np.float16) * self.scales[rows][:, None]
+
+
+def quantize(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row scaled so that its largest magnitude is 127: (int8 rows, float16 scales)."""
+    scales = np.maximum(np.abs(flat).max(axis=1), 1e-8) / 127
+    return np.round(flat / scales[:, None]).astype(np.int8), scales.astype(np.float16)
+
+
+def folder_bytes(folder: Path) -> int:
+    """The bytes of the files under `folder`; links (a shared models/hub) are not followed."""
+    return sum(os.lstat(os.path.join(root, f)).st_size for root, _, files in os.walk(folder) for f in files)
+
+
+def check_budget(nbytes: int, what: str, budget_gb: float | None) -> None:
+    """Refuse a cache that would take the workspace over its disk budget ([workspace] disk_budget_gb)."""
+    if budget_gb is None:
+        return
+    used = folder_bytes(workspace())
+    if used + nbytes > budget_gb * 2 ** 30:
+        raise PipelineError(f"{what} needs {nbytes / 2 ** 30:.1f} GB and the workspace {workspace()} already holds "
+                            f"{used / 2 ** 30:.1f} GB of its {budget_gb:g} GB disk budget ([workspace] "
+                            f"disk_budget_gb). Halve a token cache with token_precision = \"int8\" in the model's "
+                            f"table, train fewer cached models at once, or raise the budget")
+
+
+def _embed_tokens_to(values_path: Path, offsets_path: Path, module_path: str, texts: np.ndarray, label: str,
+                     function: str = "token_embeddings", arguments: dict | None = None, precision: str = "float16",
+                     budget_gb: float | None = None) -> None:
     import tensorflow_hub as hub
     import tensorflow_text  # noqa: F401
-    from core.artifacts import write_npy
+    from core.artifacts import open_memmap_preallocated, write_npy
     from models.modules.savedmodel import has_token_functions
     module = hub.load(module_path)
-    if not has_token_functions(module):
-        raise PipelineError(f"module {module_path} has no token_embeddings/tokenize functions, which features = "
+    if not has_token_functions(module, "tokenize", function):
+        raise PipelineError(f"module {module_path} has no {function}/tokenize functions, which features = "
                             f"\"tokens\" needs (use-m3, minilm and word-vector modules have them when built by "
                             f"`make modules` since they were added); rebuild it: rm -rf {module_path} && make modules")
     lengths = token_lengths(module, texts)
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     values_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp, out = values_path.with_name(f".{values_path.name}.tmp"), None
-    batches = length_ordered_batches(module, texts, BATCH, module.token_embeddings, lengths)
+    tmp, out, scales = values_path.with_name(f".{values_path.name}.tmp"), None, None
+    scales_path = values_path.with_name(values_path.name.replace(".values.", ".scales."))
+    per_token = getattr(module, function)
+    batches = length_ordered_batches(module, texts, BATCH, lambda b: per_token(b, **(arguments or {})), lengths)
     for rows, ragged in tqdm(batches, total=-(-len(texts) // BATCH), desc=f"token embeddings {label}",
                              unit="batch", mininterval=1, disable=None):
         flat, counts = ragged.flat_values.numpy(), ragged.row_lengths().numpy()
         if not np.array_equal(counts, lengths[rows]):
-            raise PipelineError(f"module {module_path}: token_embeddings and tokenize disagree on token counts")
+            raise PipelineError(f"module {module_path}: {function} and tokenize disagree on token counts")
         if out is None:
-            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=(int(offsets[-1]), flat.shape[1]))
+            shape = (int(offsets[-1]), flat.shape[1])
+            dtype = np.int8 if precision == "int8" else np.float16
+            check_budget(shape[0] * (shape[1] * np.dtype(dtype).itemsize + (2 if precision == "int8" else 0)),
+                         f"the {precision} token cache of {Path(module_path).name} for {len(texts):,} {label} texts",
+                         budget_gb)
+            out = open_memmap_preallocated(tmp, dtype, shape)
+            if precision == "int8":
+                scales = open_memmap_preallocated(scales_path, np.float16, (shape[0],))
         starts_in_batch = np.cumsum(counts) - counts
-        out[np.repeat(offsets[rows] - starts_in_batch, counts) + np.arange(len(flat))] = flat
+        where = np.repeat(offsets[rows] - starts_in_batch, counts) + np.arange(len(flat))
+        if precision == "int8":
+            out[where], scales[where] = quantize(flat)
+        else:
+            out[where] = flat
     out.flush()
-    del out
+    if scales is not None:
+        scales.flush()
+    del out, scales
     tmp.rename(values_path)
     write_npy(offsets_path, offsets)

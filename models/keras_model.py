@@ -70,28 +70,50 @@ def token_model(spec: ModelSpec, dim: int) -> keras.Model:
     return model
 
 
-def token_dataset(values: np.ndarray, offsets: np.ndarray, rows: np.ndarray, y, batch_size: int,
-                  seed: int | None = None) -> tf.data.Dataset:
-    """Batches ((states [B, T, D] padded to the batch's longest, lengths [B]), y) read from the token cache.
-
-    With a seed, the rows are shuffled anew every epoch; without, they keep their order (evaluation).
-    Only the batch in hand is read, so the cache may be larger than memory.
-    """
-    rng, dim = np.random.default_rng(seed), values.shape[1]
+def streamed(make_inputs, inputs_signature, rows: np.ndarray, y, batch_size: int,
+             seed: int | None = None, sized: bool = True) -> tf.data.Dataset:
+    """Batches (make_inputs(batch rows), y) built batch by batch from memory-mapped caches: only the batch in
+    hand is read, so a cache may be larger than memory. With a seed, the rows are shuffled anew every
+    epoch; without, they keep their order (evaluation, prediction)."""
+    rng = np.random.default_rng(seed)
 
     def batches():
         order = rng.permutation(rows) if seed is not None else rows
         for start in range(0, len(order), batch_size):
             chosen = order[start:start + batch_size]
-            lengths = (offsets[chosen + 1] - offsets[chosen]).astype(np.int32)
-            states = np.zeros((len(chosen), max(int(lengths.max()), 1), dim), np.float16)
-            for i, (row, n) in enumerate(zip(chosen, lengths)):
-                states[i, :n] = values[offsets[row]:offsets[row] + n]
-            yield ((states, lengths), y[chosen]) if y is not None else ((states, lengths),)
+            yield (make_inputs(chosen), y[chosen]) if y is not None else (make_inputs(chosen),)
+
+    signature = (inputs_signature, tf.TensorSpec([None], tf.float32)) if y is not None else (inputs_signature,)
+    data = tf.data.Dataset.from_generator(batches, output_signature=signature)
+    # its length known, Keras can run several steps per call (steps_per_execution) and size its bars
+    if sized:
+        data = data.apply(tf.data.experimental.assert_cardinality(-(-len(rows) // batch_size)))
+    return data.prefetch(2)
+
+
+def embedding_dataset(parts: list[np.ndarray], rows: np.ndarray, y, batch_size: int,
+                      seed: int | None = None) -> tf.data.Dataset:
+    """Batches of cached sentence embeddings [B, sum of dims]: each module's cache read for the batch's rows
+    and laid side by side, never the whole matrix in memory."""
+    dim = sum(p.shape[1] for p in parts)
+    return streamed(lambda chosen: np.concatenate([p[chosen] for p in parts], axis=1).astype(np.float32, copy=False),
+                    tf.TensorSpec([None, dim], tf.float32), rows, y, batch_size, seed)
+
+
+def token_dataset(values: np.ndarray, offsets: np.ndarray, rows: np.ndarray, y, batch_size: int,
+                  seed: int | None = None) -> tf.data.Dataset:
+    """Batches ((states [B, T, D] padded to the batch's longest, lengths [B]), y) read from the token cache."""
+    dim = values.shape[1]
+
+    def states(chosen):
+        lengths = (offsets[chosen + 1] - offsets[chosen]).astype(np.int32)
+        out = np.zeros((len(chosen), max(int(lengths.max()), 1), dim), np.float16)
+        for i, (row, n) in enumerate(zip(chosen, lengths)):
+            out[i, :n] = values[offsets[row]:offsets[row] + n]
+        return out, lengths
 
     inputs = (tf.TensorSpec([None, None, dim], tf.float16), tf.TensorSpec([None], tf.int32))
-    signature = (inputs, tf.TensorSpec([None], tf.float32)) if y is not None else (inputs,)
-    return tf.data.Dataset.from_generator(batches, output_signature=signature).prefetch(2)
+    return streamed(states, inputs, rows, y, batch_size, seed, sized=False)
 
 
 def module_model(spec: ModelSpec, module_layers: list, steps_per_epoch: int = 1) -> keras.Model:
@@ -117,10 +139,18 @@ def module_model(spec: ModelSpec, module_layers: list, steps_per_epoch: int = 1)
 
 
 class TwoSpeedModel(keras.Model):
-    """A model whose module weights learn at module_lr and head weights at lr, gradients clipped together."""
+    """A model whose module weights learn at module_lr and head weights at lr, gradients clipped together.
+
+    Under mixed_float16 the loss is scaled before the gradients (float16 gradients of a small loss underflow
+    to zero) and both optimizers get unscaled gradients; a step whose gradients are not finite is skipped by
+    both (their LossScaleOptimizer wrappers) and the loss scale lowered. Under several replicas the
+    gradients are summed first, so the clipping sees the whole batch's gradient norm, not each replica's.
+    """
 
     def compile(self, *args, modules=(), module_optimizer=None, clipnorm=1.0, **kwargs):
-        super().compile(*args, **kwargs)
+        super().compile(*args, **kwargs)          # wraps the head optimizer in a LossScaleOptimizer under float16
+        if isinstance(self.optimizer, keras.mixed_precision.LossScaleOptimizer):
+            module_optimizer = keras.mixed_precision.LossScaleOptimizer(module_optimizer)
         self.module_layers, self.module_optimizer, self.clipnorm = list(modules), module_optimizer, clipnorm
 
     def train_step(self, data):
@@ -128,13 +158,19 @@ class TwoSpeedModel(keras.Model):
         module_vars = [v for module in self.module_layers for v in module.trainable_variables]
         module_ids = {id(v) for v in module_vars}
         head_vars = [v for v in self.trainable_variables if id(v) not in module_ids]
+        scaled = isinstance(self.optimizer, keras.mixed_precision.LossScaleOptimizer)
         with tf.GradientTape() as tape:
             prediction = self(x, training=True)
             loss = self.compiled_loss(y, prediction, regularization_losses=self.losses)
-        grads = tape.gradient(loss, module_vars + head_vars)
+            scaled_loss = self.optimizer.get_scaled_loss(loss) if scaled else loss
+        grads = tape.gradient(scaled_loss, module_vars + head_vars)
+        if scaled:
+            grads = self.optimizer.get_unscaled_gradients(grads)
+        grads = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, grads)
         grads, _ = tf.clip_by_global_norm(grads, self.clipnorm)
-        self.module_optimizer.apply_gradients(zip(grads[:len(module_vars)], module_vars))
-        self.optimizer.apply_gradients(zip(grads[len(module_vars):], head_vars))
+        self.module_optimizer.apply_gradients(zip(grads[:len(module_vars)], module_vars),
+                                              skip_gradients_aggregation=True)
+        self.optimizer.apply_gradients(zip(grads[len(module_vars):], head_vars), skip_gradients_aggregation=True)
         self.compiled_metrics.update_state(y, prediction)
         return {m.name: m.result() for m in self.metrics}
 

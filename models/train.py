@@ -12,6 +12,7 @@ fold. A model whose spec, module, folds or data changed is refused until it is r
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shutil
 import time
@@ -24,22 +25,30 @@ from core.artifacts import read_json, write_json, write_npy
 from core.claim import claim
 from core.cli import entry_point
 from core.config import Config, ModelSpec, load_config
-from core.data import load_test, load_train
+from core.data import load_competition
 from core.errors import PipelineError
 from core.metrics import f1_at, summarize
 from core.paths import model_dir
+from core.records import run_record, utc_now
 from core.results import SCHEMA, score_section
 from folds.make_folds import folds_fingerprint, load_folds
+from models.devices import describe
 from models.embed_cache import module_fingerprint, texts_fingerprint
 from models.trainers import FoldData, Trainer, save_predictions, trainer_for
+
+
+LATER_OPTIONS = ("seeds", "trainable_layers", "token_precision")   # model options added after the first stamps
 
 
 def stamp_for(trainer: Trainer) -> dict:
     """Everything a model's predictions depend on; a change in any of it means a rebuild."""
     spec = trainer.spec
     module = "+".join(module_fingerprint(path) for path in trainer.module_paths()) or None
-    # Switching a model on/off is no change; nor is seeds = 1, the behaviour from before the option existed.
-    spec_dict = {k: v for k, v in spec.as_dict().items() if k != "enabled" and (k, v) != ("seeds", 1)}
+    # Switching a model on/off is no change; nor is an option added later at its default, the behaviour
+    # from before it existed (so models trained before it stay up to date).
+    defaults = {f.name: f.default for f in dataclasses.fields(ModelSpec)}
+    spec_dict = {k: v for k, v in spec.as_dict().items()
+                 if k != "enabled" and not (k in LATER_OPTIONS and v == defaults[k])}
     return {"spec": spec_dict, "module_fingerprint": module, "folds_fingerprint": folds_fingerprint(),
             "train_texts": texts_fingerprint(trainer.train.texts), "test_texts": texts_fingerprint(trainer.test.texts)}
 
@@ -67,7 +76,14 @@ def run_fold(trainer: Trainer, fold: FoldData) -> dict:
     return result
 
 
-def assemble(trainer: Trainer, out: Path, fold: np.ndarray, stamp: dict, extra: dict) -> dict:
+def run_of(trainer: Trainer, devices, started: str | None) -> dict:
+    """The run record (core.records); started None: re-scoring folds whose training run kept no record."""
+    spec = trainer.spec
+    record = run_record(trainer.cfg, {f"models.{spec.name}": spec.as_dict()}, devices, started or utc_now())
+    return record if started else {**record, "note": "re-scored; the run that trained it kept no record"}
+
+
+def assemble(trainer: Trainer, out: Path, fold: np.ndarray, stamp: dict, extra: dict, run: dict) -> dict:
     """oof.npy, test.npy and metrics.json (last: it is the 'done' marker) from the finished folds."""
     spec, y = trainer.spec, trainer.train.target
     k = int(fold.max()) + 1
@@ -90,7 +106,7 @@ def assemble(trainer: Trainer, out: Path, fold: np.ndarray, stamp: dict, extra: 
     metrics = {"model": spec.name, "spec": spec.as_dict(), "stamp": stamp, "k": k,
                "folds_fingerprint": stamp["folds_fingerprint"], **scoring, "folds": folds,
                "wall_seconds": seconds + extra.get("embed_seconds", 0.0),
-               "examples_per_second": examples / seconds if seconds else float("nan"), **extra}
+               "examples_per_second": examples / seconds if seconds else float("nan"), **extra, "run": run}
     write_npy(out / "oof.npy", oof)
     write_npy(out / "test.npy", np.mean(test, axis=0).astype(np.float32))
     write_json(out / "metrics.json", metrics)
@@ -100,7 +116,7 @@ def assemble(trainer: Trainer, out: Path, fold: np.ndarray, stamp: dict, extra: 
 def train_model(spec: ModelSpec, cfg: Config, n_jobs: int) -> dict | None:
     """Every unfinished fold of one model, then its artifacts; None when it was up to date."""
     out = model_dir(spec.name)
-    train, test = load_train(cfg), load_test(cfg)
+    train, test = load_competition(cfg)
     fold = load_folds(train, cfg)
     trainer = trainer_for(spec)(spec, cfg, train, test)
     stamp = stamp_for(trainer)
@@ -108,19 +124,21 @@ def train_model(spec: ModelSpec, cfg: Config, n_jobs: int) -> dict | None:
         metrics = read_json(out / "metrics.json")
         if (metrics.get("schema"), metrics.get("metric")) != (SCHEMA, cfg.metric.name):
             # the same predictions, scored by an older version or another metric: rescored, not retrained
-            assemble(trainer, out, fold, stamp, {k: metrics[k] for k in ("path", "device", "embed_seconds")
-                                                 if k in metrics})
+            assemble(trainer, out, fold, stamp, {k: metrics[k] for k in ("path", "devices", "embed_seconds")
+                                                 if k in metrics},
+                     metrics.get("run") or run_of(trainer, metrics.get("devices"), None))
         return None
+    started = utc_now()
     device = trainer.device()
-    print(f"{spec.name}: {trainer.description} on {device}", flush=True)
-    extra = {"path": trainer.path, "device": device, **trainer.prepare()}
+    print(f"{spec.name}: {trainer.description} on {describe(device)}", flush=True)
+    extra = {"path": trainer.path, "devices": device, **trainer.prepare()}
     todo = [k for k in range(cfg.folds.k) if not fold_done(out, k)]
     if len(todo) < cfg.folds.k:
         print(f"{spec.name}: resuming, folds {todo} left of {cfg.folds.k}", flush=True)
     jobs = [FoldData(k, np.flatnonzero(fold != k), np.flatnonzero(fold == k), out / f"fold{k}",
                      f"{spec.name} fold {k}") for k in todo]
     joblib.Parallel(n_jobs=n_jobs)(joblib.delayed(run_fold)(trainer, job) for job in jobs)
-    metrics = assemble(trainer, out, fold, stamp, extra)
+    metrics = assemble(trainer, out, fold, stamp, extra, run_of(trainer, device, started))
     score = metrics["score"]
     print(f"{spec.name}: OOF {cfg.metric.label} {score['oof']:.4f}, nested {score['nested']:.4f}"
           f"{_at(metrics['threshold'])}, AUC {metrics['oof']['auc']:.4f}, {metrics['wall_seconds']:.0f} s", flush=True)

@@ -46,9 +46,10 @@ class Trainer:
         from models.handles import resolve_handles
         return resolve_handles(self.spec, self.cfg)
 
-    def device(self) -> str:
+    def device(self) -> dict:
+        """The devices it trains on, as metrics.json records them (models.devices); sets them up first."""
         from models.devices import devices
-        return devices().describe()
+        return devices().record()
 
     def prepare(self) -> dict:
         """Once per model, before any fold (and before worker processes exist); returns facts for metrics.json."""
@@ -70,7 +71,8 @@ class TfidfTrainer(Trainer):
         return []
 
     def device(self):
-        return "CPU"
+        return {"kind": "CPU", "strategy": "none (scikit-learn)", "replicas": 1, "precision": "float64",
+                "devices": ["CPU"]}
 
     def fit_predict(self, fold):
         import joblib
@@ -104,9 +106,8 @@ class NetworkTrainer(Trainer):
         import tf_keras as keras
         from models.devices import devices
         keras.utils.set_random_seed(spec.seed + fold.k)
-        dev = devices()
-        batch = spec.batch_size * max(dev.gpus, 1)
-        return self.network(spec, fold, dev, batch, self.train.target.astype(np.float32))
+        # batch_size is the global batch, split across the replicas: the same steps on one device or several
+        return self.network(spec, fold, devices(), spec.batch_size, self.train.target.astype(np.float32))
 
     def network(self, spec, fold, dev, batch, y):
         """Build, fit and predict with this path's network: (held-out predictions, test predictions, history)."""
@@ -135,16 +136,17 @@ class CachedHeadTrainer(NetworkTrainer):
 
     def network(self, spec, fold, dev, batch, y):
         from models.embed_cache import cached_embeddings
-        from models.keras_model import cached_model, dataset, predict
-        modules = self.module_paths()
-        x, x_test = (np.concatenate([cached_embeddings(m, t, name) for m in modules], axis=1)
+        from models.keras_model import cached_model, embedding_dataset
+        modules = self.module_paths()       # memory-mapped, read batch by batch: never the whole matrix in memory
+        x, x_test = ([cached_embeddings(m, t, name) for m in modules]
                      for t, name in ((self.train.texts, "train"), (self.test.texts, "test")))
         with dev.strategy.scope():
-            model = cached_model(spec, x.shape[1], dev.xla)
+            model = cached_model(spec, sum(part.shape[1] for part in x), dev.xla)
         fit_rows, held = fold.fit_rows, fold.held_rows
-        history = self.fit(model, dataset(x[fit_rows], y[fit_rows], batch, True, spec.seed + fold.k),
-                           dataset(x[held], y[held], batch, False, 0), spec, fold, -(-len(fit_rows) // batch))
-        return predict(model, x[held], batch), predict(model, x_test, batch), history
+        history = self.fit(model, embedding_dataset(x, fit_rows, y, batch, spec.seed + fold.k),
+                           embedding_dataset(x, held, y, batch), spec, fold, -(-len(fit_rows) // batch))
+        predict = lambda parts, rows: model.predict(embedding_dataset(parts, rows, None, batch), verbose=0)  # noqa
+        return predict(x, held).reshape(-1), predict(x_test, np.arange(len(x_test[0]))).reshape(-1), history
 
 
 class TokenHeadTrainer(NetworkTrainer):
@@ -156,14 +158,17 @@ class TokenHeadTrainer(NetworkTrainer):
         return spec.kind == "hub" and not spec.trainable and spec.features == "tokens"
 
     def prepare(self):
+        return {"embed_seconds": _timed(self.token_cache, self.module_paths(), self.train, self.test)}
+
+    def token_cache(self, module: str, texts: np.ndarray, label: str):
         from models.embed_cache import cached_token_embeddings
-        return {"embed_seconds": _timed(cached_token_embeddings, self.module_paths(), self.train, self.test)}
+        return cached_token_embeddings(module, texts, label, precision=self.spec.token_precision,
+                                       budget_gb=self.cfg.workspace.disk_budget_gb)
 
     def network(self, spec, fold, dev, batch, y):
-        from models.embed_cache import cached_token_embeddings
         from models.keras_model import token_dataset, token_model
         [module] = self.module_paths()
-        (values, offsets), (test_values, test_offsets) = (cached_token_embeddings(module, t, name) for t, name in
+        (values, offsets), (test_values, test_offsets) = (self.token_cache(module, t, name) for t, name in
                                                           ((self.train.texts, "train"), (self.test.texts, "test")))
         with dev.strategy.scope():
             model = token_model(spec, values.shape[1])
@@ -191,16 +196,17 @@ class ModuleTrainer(NetworkTrainer):
         x, x_test = self.train.texts, self.test.texts
         fit_rows, held = fold.fit_rows, fold.held_rows
         steps = -(-len(fit_rows) // batch)
-        layers = hub_layers(spec, self.cfg)
-        length, test_length = (token_lengths(layers[0].resolved_object, t) for t in (x, x_test))
-        with dev.strategy.scope():
+        with dev.strategy.scope():                # the module's variables too: mirrored on every replica
+            layers = hub_layers(spec, self.cfg)
             model = module_model(spec, layers, steps_per_epoch=steps)
+        length, test_length = (token_lengths(layers[0].resolved_object, t) for t in (x, x_test))
         train_data = bucketed_dataset(x[fit_rows], y[fit_rows], length[fit_rows], batch, spec.seed + fold.k)
         history = self.fit(model, train_data, dataset(x[held], y[held], batch, False, 0), spec, fold, steps)
         return predict(model, x[held], batch, length[held]), predict(model, x_test, batch, test_length), history
 
 
-TRAINERS: list[type[Trainer]] = [TfidfTrainer, CachedHeadTrainer, TokenHeadTrainer, ModuleTrainer]
+from models.partial import PartialTrainer  # noqa: E402  (a NetworkTrainer: partial fine-tuning, models/partial.py)
+TRAINERS: list[type[Trainer]] = [TfidfTrainer, CachedHeadTrainer, TokenHeadTrainer, PartialTrainer, ModuleTrainer]
 
 
 def trainer_for(spec: ModelSpec) -> type[Trainer]:

@@ -4,10 +4,10 @@
 
 Columns, in the competition's metric ([competition] metric): OOF (threshold and every other choice made
 on the same predictions: optimistic), nested CV (choices made on the other folds: honest), then the
-threshold (thresholded metrics), AUC, training time. In a local competition (input/solution.csv present)
-each model and blend is also scored on the test labels as it would be submitted, and so is every
-submission file submit/*.csv. Rows are sorted by the least optimistic score a row has: local, else
-nested, else OOF.
+threshold (thresholded metrics), AUC, training time and the commit of the code that made it. In a local
+competition (input/solution.csv present) each model and blend is also scored on the test labels as it would
+be submitted, and so is every submission file submit/*.csv. Rows are sorted by the least optimistic score a
+row has: local, else nested, else OOF.
 
 Given the public leaderboard (`python -m submit.kaggle_cli leaderboard` downloads it; any CSV
 with a Score column works) each row says where that score would place.
@@ -30,6 +30,7 @@ from core.data import Split, load_solution, load_test, read_table
 from core.errors import PipelineError
 from core.metrics import Metric
 from core.paths import submit_dir
+from core.records import commit_label
 from core.results import Result, all_results, rebuild_hint
 
 
@@ -44,6 +45,7 @@ class Row:
     seconds: float | None = None
     local: float | None = None        # on input/solution.csv
     place: str = ""
+    commit: str = ""                  # the code that made it (core.records), "+dirty" with uncommitted changes
     note: str = ""
 
     @property
@@ -80,7 +82,7 @@ def solution_labels(ids: np.ndarray, solution: Split) -> np.ndarray:
 
 
 def result_row(result: Result, metric: Metric, test: Split | None, solution: Split | None) -> Row:
-    row = Row(result.kind, result.name)
+    row = Row(result.kind, result.name, commit=commit_label(result.metrics))
     try:
         result.check()
         row.oof, row.nested, row.threshold = result.oof_score, result.nested_score, result.threshold
@@ -189,12 +191,12 @@ def _notes(board: Board, local: bool) -> list[str]:
 def header(metric: Metric) -> list[str]:
     label = metric.label
     return ["kind", "name", f"OOF {label}", f"nested {label}", f"local {label}", "threshold", "AUC", "train time",
-            "public place", "note"]
+            "public place", "commit", "note"]
 
 
 def cells(row: Row) -> list[str]:
     return [row.kind, row.name, _num(row.oof), _num(row.nested), _num(row.local),
-            _num(row.threshold, 6), _num(row.auc), _duration(row.seconds), row.place, row.note]
+            _num(row.threshold, 6), _num(row.auc), _duration(row.seconds), row.place, row.commit, row.note]
 
 
 def markdown(board: Board) -> str:

@@ -5,8 +5,9 @@
 
 What the competition's metric scores: 0/1 labels for F1 (test scores >= the threshold chosen on OOF
 predictions), the probabilities for roc_auc and log_loss. Header and row order come from
-sample_submission.csv. The table is checked before it is written (row count, id set, no NaN, only
-0/1 labels or only probabilities); a corrupt one is refused with the reason, so Kaggle never sees it.
+sample_submission.csv (whose ids are test.csv's, in its order). The table is checked before it is written
+(row count, id set, no NaN, only 0/1 labels or only probabilities); a corrupt one is refused with the reason,
+so Kaggle never sees it.
 The manifest submit/<name>.json records what the file was made from.
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.artifacts import read_json, write_csv, write_json
+from core.artifacts import csv_bytes, read_json, write_bytes, write_json
 from core.cli import entry_point
 from core.config import Config, load_config
 from core.data import load_sample_submission, load_test, read_table
@@ -29,14 +30,12 @@ from core.results import Result, read_result
 
 
 def build_submission(result: Result, cfg: Config) -> pd.DataFrame:
-    """sample_submission's ids in its order, with what the metric scores of the result's test scores."""
+    """sample_submission's ids (test.csv's, in its order: core.data checks), with what the metric scores."""
     c = cfg.competition
     test = load_test(cfg)
     sample = load_sample_submission(test, cfg)
-    scores = result.scores("test", len(test))
-    position = pd.Index(test.ids).get_indexer(sample[c.id].to_numpy(dtype=object))
-    values = cfg.metric.submitted(scores[position], result.threshold)
-    table = pd.DataFrame({c.id: sample[c.id].to_numpy(dtype=object), c.prediction: values})
+    values = cfg.metric.submitted(result.scores("test", len(test)), result.threshold)
+    table = pd.DataFrame({c.id: test.ids, c.prediction: values})
     return table[list(sample.columns)] if set(sample.columns) == set(table.columns) else table
 
 
@@ -121,8 +120,9 @@ def make(kind: str, name: str, cfg: Config | None = None) -> Path:
     sample = load_sample_submission(load_test(cfg), cfg)
     path = submit_dir() / f"{name}.csv"
     require_valid(table, sample, cfg, str(path))
-    write_csv(path, table)
-    write_json(path.with_suffix(".json"), manifest(result, table, path.read_bytes(), cfg))
+    data = csv_bytes(table)
+    write_json(path.with_suffix(".json"), manifest(result, table, data, cfg))
+    write_bytes(path, data)          # last: the CSV is make's target, so a kill between the two redoes both
     return path
 
 

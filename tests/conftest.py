@@ -106,6 +106,18 @@ def write_vectors(path: Path) -> None:
 
 
 @pytest.fixture
+def ready(workspace):
+    """A small competition with folds and the tiny word-vector module built."""
+    from folds import make_folds
+    from models.modules.build import main as build_modules
+    write_competition(workspace)
+    write_vectors(workspace / "vectors.txt")
+    make_folds.main()
+    build_modules([])
+    return workspace
+
+
+@pytest.fixture
 def kaggle_calls(monkeypatch):
     """Replace the kaggle CLI's process runner: record each argv, answer success. Nothing reaches Kaggle."""
     from core import kaggle

@@ -207,6 +207,13 @@ def test_changed_spec_is_refused_unless_force(ws, monkeypatch):
     assert run_blend("mean")["members"] == ["a", "b"]
 
 
+def test_a_blend_records_its_run_and_its_table(built):
+    run = json.loads((built[0] / "ensembles" / "mean" / "metrics.json").read_text())["run"]
+    assert run["config"]["blends.mean"] == {"name": "mean", "method": "mean", "members": MEMBERS, "enabled": True}
+    assert run["config"]["folds"] == {"k": K, "seed": 7} and run["devices"] == "CPU"
+    assert run["code"]["commit"] and run["versions"]["scikit-learn"] and run["started"] <= run["finished"]
+
+
 def test_retrained_members_rebuild_the_blend(ws):
     write_members(ws)
     first = run_blend("mean")

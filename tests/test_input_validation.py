@@ -1,7 +1,13 @@
 """Each bad input fed to the loader: non-zero exit, a message naming the problem, nothing written to folds/."""
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
 import pytest
 
 from conftest import write_competition
+from core.paths import REPO
 from folds import make_folds
 
 
@@ -60,6 +66,87 @@ def test_undecodable_bytes_name_the_line(competition, workspace, capsys):
     path = competition / "train.csv"
     path.write_bytes(path.read_bytes().replace(b"q00005,", b"q00005,\xff\xfe", 1))
     assert_refused(capsys, workspace, "line 7", "not valid UTF-8")
+
+
+def test_missing_test_file_is_refused_before_any_work(competition, workspace, capsys):
+    (competition / "test.csv").unlink()
+    assert_refused(capsys, workspace, "test.csv: file not found", "make demo")
+
+
+def test_an_empty_test_file_is_refused(competition, workspace, capsys):
+    (competition / "test.csv").write_bytes(b"")
+    assert_refused(capsys, workspace, "test.csv: the file is empty", "restore it")
+
+
+def test_a_test_file_with_only_its_header_is_refused(competition, workspace, capsys):
+    (competition / "test.csv").write_text("qid,question_text\n")
+    assert_refused(capsys, workspace, "test.csv: no data rows")
+
+
+def test_a_missing_test_text_names_the_row_and_id(competition, workspace, capsys):
+    test = pd.read_csv(competition / "test.csv")
+    test.loc[2, "question_text"] = np.nan                   # pandas writes it as an empty field
+    test.to_csv(competition / "test.csv", index=False)
+    assert_refused(capsys, workspace, "test.csv: empty or missing question_text in row(s) 3", "'q00062'")
+
+
+def test_duplicate_test_ids_name_the_id_and_rows(competition, workspace, capsys):
+    edit(competition / "test.csv", "q00061,", "q00060,")
+    assert_refused(capsys, workspace, "test.csv: duplicate qid 'q00060' in rows 1, 2")
+
+
+def test_an_id_in_both_train_and_test_is_refused(competition, workspace, capsys):
+    edit(competition / "test.csv", "q00060,", "q00001,")
+    edit(competition / "sample_submission.csv", "q00060,", "q00001,")
+    assert_refused(capsys, workspace, "test.csv: 1 qid value(s) also in train.csv, e.g. 'q00001'")
+
+
+def test_sample_submission_with_other_ids_is_refused_at_folds(competition, workspace, capsys):
+    edit(competition / "sample_submission.csv", "q00065", "x00065")
+    assert_refused(capsys, workspace, "sample_submission.csv: its qid values do not match test.csv",
+                   "1 test ids missing, e.g. 'q00065'")
+
+
+def test_sample_submission_in_another_order_than_test_is_refused(competition, workspace, capsys):
+    edit(competition / "sample_submission.csv", "q00060,0\nq00061,0", "q00061,0\nq00060,0")
+    assert_refused(capsys, workspace, "sample_submission.csv: its qid values are in another order than test.csv's",
+                   "row 1 is 'q00061'")
+
+
+def test_sample_submission_without_the_prediction_column_is_refused(competition, workspace, capsys):
+    pd.read_csv(competition / "test.csv")[["qid"]].to_csv(competition / "sample_submission.csv", index=False)
+    assert_refused(capsys, workspace, "sample_submission.csv: missing column(s) ['prediction']")
+
+
+def test_a_semicolon_separated_file_names_the_delimiter_and_the_columns(competition, workspace, capsys):
+    train = pd.read_csv(competition / "train.csv")
+    train.to_csv(competition / "train.csv", index=False, sep=";")
+    assert_refused(capsys, workspace, "train.csv: separated by ';', not commas", "'qid,question_text,target'")
+
+
+def test_a_missing_header_line_names_the_expected_columns(competition, workspace, capsys):
+    path = competition / "test.csv"
+    path.write_text(path.read_text().split("\n", 1)[1])
+    assert_refused(capsys, workspace, "test.csv: the first line is not the header", "'q00060,",
+                   "'qid,question_text'")
+
+
+def test_a_later_stage_refuses_a_test_file_changed_after_the_folds(competition, workspace, capsys):
+    from models import train
+    make_folds.main()
+    edit(competition / "test.csv", "q00060,", "q00001,")
+    with pytest.raises(SystemExit):
+        train.main(["--model", "tfidf-lr"])
+    assert "test.csv: 1 qid value(s) also in train.csv" in capsys.readouterr().err
+    assert not (workspace / "models" / "tfidf-lr").exists()
+
+
+def test_the_command_line_prints_the_error_without_a_traceback(competition, workspace):
+    (competition / "test.csv").write_bytes(b"")
+    done = subprocess.run([sys.executable, "-m", "folds.make_folds"], cwd=REPO, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2 and done.stderr.startswith("error: ") and "test.csv: the file is empty" in done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
 
 
 def test_sample_submission_ids_must_match_test(competition):

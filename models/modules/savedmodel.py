@@ -1,7 +1,9 @@
 """Export a text encoder as a reusable TF2 SavedModel: what `hub.KerasLayer` loads and fine-tunes.
 
 The hub-module protocol, which every module `make modules` builds follows:
-- `__call__`: strings [B] -> float32 [B, D], the sentence embeddings;
+- `__call__`: strings [B] -> float32 [B, D], the sentence embeddings; a module with dropout takes
+  `training` (a Python bool, default False), which hub.KerasLayer passes when it fine-tunes: dropout
+  then, and at training=False the same output as ever;
 - `variables`, `trainable_variables`, `regularization_losses`: TF Hub's reusable-SavedModel API.
   A plain tf.Module computes `variables` as a property that is not saved, so
   `hub.KerasLayer(trainable=True)` then finds zero trainable weights and trains nothing; here
@@ -12,25 +14,56 @@ The hub-module protocol, which every module `make modules` builds follows:
   row lengths as `tokenize` (what features = "tokens" caches and pools).
 Modules from tfhub.dev, and local ones built before the token functions existed, have only the
 first two; `has_token_functions` tells them apart.
+
+A module made of L stacked layers (MiniLM's 6 transformer layers) may also expose them for partial
+fine-tuning (`LayerSplit`; `has_layer_functions` tells): `trainable_layers = n` caches the states below
+the top n layers once and trains only the top n layers and the head on them.
+- `layer_variables`: a list per layer, bottom first, of that layer's variables (among `variables`);
+- `bottom_states(texts, n_top)`: strings [B] and n_top (an int32 scalar, 1..L) -> float32 ragged
+  [B, (T), W], every token's state below the top n_top layers (n_top = L: the embeddings' output), in
+  inference mode, with the row lengths of `tokenize`;
+- `top_layers(states, lengths, n_top, training=False)`: those states padded to [B, T, W], the row lengths
+  [B] (int32) and n_top -> float32 [B, T, W], the last layer's states (padding rows: anything), through
+  the top n_top layers (their dropout when training; n_top = L: the embeddings' dropout first);
+- `pool_states(states, lengths)`: last-layer states [B, T, W] -> [B, D], the module's own pooling, so that
+  pool_states(top_layers(bottom_states(t, n), n)) = __call__(t) for every n.
 """
 from __future__ import annotations
 
+import inspect
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import core  # noqa: F401  (environment for TensorFlow)
 import tensorflow as tf
 
+from core.claim import PREVIOUS
+
 TOKEN_FUNCTIONS = ("tokenize", "token_embeddings")
+LAYER_FUNCTIONS = ("layer_variables", "bottom_states", "top_layers", "pool_states")
+
+
+@dataclass(frozen=True)
+class LayerSplit:
+    """A module's stacked layers, as the protocol's layer functions expose them (Python functions here)."""
+    variables: list[list[tf.Variable]]   # each layer's variables, bottom first
+    bottom_states: Callable              # (texts, n_top) -> ragged [B, (T), width]
+    top_layers: Callable                 # (states, lengths, n_top, training) -> [B, T, width]
+    pool_states: Callable                # (states, lengths) -> [B, D]
+    width: int                           # W, a token state's size
 
 
 def export_text_encoder(path: Path, encode, variables: list[tf.Variable], *, tokenize, token_embeddings,
-                        trainable: list[tf.Variable] | None = None, assets: dict[str, object] | None = None) -> Path:
+                        trainable: list[tf.Variable] | None = None, assets: dict[str, object] | None = None,
+                        layers: LayerSplit | None = None) -> Path:
     """Save a text encoder as a hub module at `path`, atomically (the whole folder is replaced).
 
     `encode`, `tokenize`, `token_embeddings`: functions of a batch of strings [None], as the protocol above
-    says; each is saved as a tf.function with that input signature.
+    says; each is saved as a tf.function with that input signature (`encode` taking `training`: traced for both).
+    `layers`: the module's stacked layers, exported as the layer functions (traced for every n_top, training).
     `variables` are all the module's variables; `trainable` those a fine-tune may change (all by default).
     `assets` keeps objects (vocabulary tables, tokenizers, tf.saved_model.Asset files) alive in the SavedModel.
     """
@@ -42,13 +75,18 @@ def export_text_encoder(path: Path, encode, variables: list[tf.Variable], *, tok
         setattr(obj, name, value)
     obj.tokenize = _of_strings(tokenize)
     obj.token_embeddings = _of_strings(token_embeddings)
-    obj.__call__ = _of_strings(encode)
+    obj.__call__ = _of_strings(encode) if "training" not in inspect.signature(encode).parameters \
+        else _traced(encode, [(_STRINGS, {"training": t}) for t in (False, True)])
+    if layers is not None:
+        _export_layers(obj, layers)
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
     try:
         tf.saved_model.save(obj, str(tmp))
+        if (path / PREVIOUS).is_dir():         # the run a rebuild kept (core.claim) stays
+            (path / PREVIOUS).rename(tmp / PREVIOUS)
         if path.exists():
             shutil.rmtree(path)
         tmp.rename(path)
@@ -58,8 +96,33 @@ def export_text_encoder(path: Path, encode, variables: list[tf.Variable], *, tok
     return path
 
 
+_STRINGS = tf.TensorSpec([None], tf.string)
+
+
 def _of_strings(fn) -> tf.types.experimental.GenericFunction:
-    return tf.function(fn, input_signature=[tf.TensorSpec([None], tf.string)])
+    return tf.function(fn, input_signature=[_STRINGS])
+
+
+def _traced(fn, calls: list[tuple]) -> tf.types.experimental.GenericFunction:
+    """A tf.function traced for each (tensor spec or specs, Python keyword arguments): what the SavedModel keeps."""
+    function = tf.function(fn)
+    for specs, kwargs in calls:
+        function.get_concrete_function(*(specs if isinstance(specs, tuple) else (specs,)), **kwargs)
+    return function
+
+
+def _export_layers(obj, layers: LayerSplit) -> None:
+    states = (tf.TensorSpec([None, None, layers.width], tf.float32), tf.TensorSpec([None], tf.int32))
+    n_top = tf.TensorSpec([], tf.int32)
+    obj.layer_variables = [list(v) for v in layers.variables]
+    obj.bottom_states = tf.function(layers.bottom_states, input_signature=[_STRINGS, n_top])
+    obj.top_layers = _traced(layers.top_layers, [((*states, n_top), {"training": t}) for t in (False, True)])
+    obj.pool_states = tf.function(layers.pool_states, input_signature=list(states))
+
+
+def has_layer_functions(module) -> bool:
+    """Whether a loaded module exposes its layers for partial fine-tuning (the layer functions above)."""
+    return all(hasattr(module, name) for name in LAYER_FUNCTIONS)
 
 
 def has_token_functions(module, *names: str) -> bool:

@@ -1,6 +1,7 @@
 """`make bench`: the pipeline against the usual notebook on real data, and the speed benchmarks.
 
-    python -m tests.benchmarks.run [--only quality,notebook,cache,use,minilm]
+    python -m tests.benchmarks.run [--only quality,notebook,cache,use,minilm]     (--only scale: the real size;
+                                                                                   --only finetune: MiniLM fine-tuning)
 
 Quality: a local competition made from the shared real sample (19,999 Quora questions) in its own
 workspace (submit/bench/, modules shared with models/hub/, embedding cache cold), the default
@@ -156,7 +157,9 @@ def targets_section(result: dict) -> str:
 SPEED = [("cache", "bench_cache_speed", {"module": "use-m3"}),
          ("cache", "bench_cache_speed", {"module": "minilm", "rows": 5000}),
          ("use", "bench_use_speed", {}),
-         ("minilm", "bench_minilm_speed", {})]
+         ("minilm", "bench_minilm_speed", {}),
+         ("scale", "bench_scale", {}),          # opt-in (ONLY=scale): the real size at two fractions, about an hour
+         ("finetune", "bench_finetune", {})]    # opt-in (ONLY=finetune): frozen, partial and full, over an hour
 
 
 def speed_sections(only: set[str]) -> list[str]:

@@ -1,0 +1,195 @@
+"""Partial fine-tuning: only a module's top n layers train, on cached states of the layers below them.
+
+With `trainable_layers = n` (and trainable = true) in a model table, the module's bottom L - n layers
+are frozen, so each text's per-token states below the top n layers are the same in every epoch and
+fold: they are computed once (the module's `bottom_states`, cached in half precision and memory-mapped
+like the token cache, models.embed_cache) and every fold trains only a fresh copy of the top n layers
+(the module's `top_layers`, initialised from its pretrained weights, with its dropout), its pooling
+and the dense head, on batches of similar-length texts read from the cache. n = L (all the layers)
+is full fine-tuning in effect, except that the embeddings layer stays frozen.
+
+The module layers learn at module_lr and the head at lr (keras_model.TwoSpeedModel, gradients clipped
+together); both rates warm up over the first WARMUP of the steps, then decay linearly to zero.
+Import it through models.trainers (the registry imports this file back).
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from core.errors import PipelineError
+from models.trainers import NetworkTrainer
+
+WARMUP = 0.06           # of all planned steps: the learning rates' linear warm-up, then linear decay to 0
+SHUFFLE_BATCHES = 64    # batches shuffled anew each epoch, beyond the fold's fixed random batch order
+EVAL_BATCH = 4          # evaluation and prediction batches, in training batches: no gradients to keep
+
+
+def load_module(path: str):
+    import tensorflow_hub as hub
+    import tensorflow_text  # noqa: F401  (the module's tokenizer ops)
+    return hub.load(path)
+
+
+def layer_count(spec, cfg, module_path: str) -> int:
+    """The module's layer count, once trainable_layers is checked against it; PipelineError naming the table."""
+    from models.modules.savedmodel import LAYER_FUNCTIONS, has_layer_functions
+    where = f"{cfg.path}: [models.{spec.name}] trainable_layers = {spec.trainable_layers}"
+    module = load_module(module_path)
+    if not has_layer_functions(module):
+        raise PipelineError(f"{where} needs a module that exposes its layers ({', '.join(LAYER_FUNCTIONS)}); "
+                            f"{module_path} has none (minilm has them when built by `make modules` since partial "
+                            f"fine-tuning was added): rebuild it with rm -rf {module_path} && make modules, or "
+                            f"drop trainable_layers to fine-tune the whole module")
+    layers = len(module.layer_variables)
+    if spec.trainable_layers > layers:
+        raise PipelineError(f"{where}: the module {module_path} has {layers} layers; use 1..{layers}")
+    return layers
+
+
+def bottom_states(module_path: str, texts: np.ndarray, label: str, n_top: int, precision: str = "float16",
+                  budget_gb: float | None = None):
+    """(values, offsets) of the states below the module's top n_top layers, cached once (models.embed_cache)."""
+    from models.embed_cache import cached_token_embeddings
+    return cached_token_embeddings(module_path, texts, label, "bottom_states", precision=precision,
+                                   budget_gb=budget_gb, n_top=n_top)
+
+
+class PartialTrainer(NetworkTrainer):
+    """trainable_layers = n: the top n module layers + pooling + head train per fold on cached lower states."""
+    path, description = "partial", "top module layers fine-tuned on cached states of the layers below"
+
+    @staticmethod
+    def takes(spec):
+        return spec.kind == "hub" and spec.trainable and spec.trainable_layers is not None
+
+    def prepare(self):
+        from models.trainers import _timed
+        [module] = self.module_paths()
+        layers = layer_count(self.spec, self.cfg, module)
+        seconds = _timed(self.states, [module], self.train, self.test)
+        return {"embed_seconds": seconds, "module_layers": layers, "trainable_layers": self.spec.trainable_layers}
+
+    def states(self, module: str, texts: np.ndarray, label: str):
+        """The cached states below the model's trainable layers (in the model's token_precision)."""
+        return bottom_states(module, texts, label, self.spec.trainable_layers, self.spec.token_precision,
+                             self.cfg.workspace.disk_budget_gb)
+
+    def network(self, spec, fold, dev, batch, y):
+        from models.keras_model import token_dataset
+        [module] = self.module_paths()
+        (values, offsets), (test_values, test_offsets) = (self.states(module, t, name) for t, name in
+                                                          ((self.train.texts, "train"), (self.test.texts, "test")))
+        steps = -(-len(fold.fit_rows) // batch)
+        with dev.strategy.scope():          # a fresh copy of the top layers for every fold (and seed)
+            model = partial_model(spec, module, values.shape[1], steps)
+        lengths = np.diff(offsets)
+        train_data = token_dataset(values, offsets, bucketed_rows(fold.fit_rows, lengths, batch, spec.seed + fold.k),
+                                   y, batch).shuffle(SHUFFLE_BATCHES, seed=spec.seed + fold.k)
+        held = by_length(fold.held_rows, lengths)
+        history = self.fit(model, train_data, token_dataset(values, offsets, held, y, EVAL_BATCH * batch),
+                           spec, fold, steps)
+        return (predict(model, values, offsets, fold.held_rows, EVAL_BATCH * batch),
+                predict(model, test_values, test_offsets, np.arange(len(test_offsets) - 1), EVAL_BATCH * batch),
+                history)
+
+
+def by_length(rows: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    return rows[np.argsort(lengths[rows], kind="stable")]
+
+
+def bucketed_rows(rows: np.ndarray, lengths: np.ndarray, batch: int, seed: int) -> np.ndarray:
+    """`rows` in batches of similar length (ties broken at random), the full batches in random order, the
+    short one last: read in order, batch by batch, each batch is padded to little beyond its own texts."""
+    rng = np.random.default_rng(seed)
+    ordered = rows[np.lexsort((rng.random(len(rows)), lengths[rows]))]
+    full = len(ordered) // batch
+    chunks = ordered[:full * batch].reshape(full, batch)[rng.permutation(full)]
+    return np.concatenate([chunks.reshape(-1), ordered[full * batch:]])
+
+
+def predict(model, values, offsets, rows: np.ndarray, batch: int) -> np.ndarray:
+    """Probabilities for `rows`, in their order, computed in length order (least padding)."""
+    from models.keras_model import token_dataset
+    order = np.argsort(np.diff(offsets)[rows], kind="stable")
+    out = np.empty(len(rows), np.float32)
+    out[order] = model.predict(token_dataset(values, offsets, rows[order], None, batch), verbose=0).reshape(-1)
+    return out
+
+
+# ---- the network ----
+
+def partial_model(spec, module_path: str, width: int, steps_per_epoch: int):
+    """Cached bottom states [B, T, width] (float16) and lengths [B] -> the module's top layers and pooling ->
+    the dense head; a TwoSpeedModel (module_lr for the top layers, lr for the head, clipped together)."""
+    import tensorflow as tf
+    import tf_keras as keras
+    from models.keras_model import TwoSpeedModel, head
+    states = keras.Input(shape=(None, width), dtype=tf.float16, name="bottom_states")
+    lengths = keras.Input(shape=(), dtype=tf.int32, name="lengths")
+    top = module_top_class()(module_path, spec.trainable_layers, name="module_top")
+    embedding = top([tf.cast(states, tf.float32), lengths])     # the module computes in float32
+    dtype = keras.mixed_precision.global_policy().compute_dtype
+    model = TwoSpeedModel([states, lengths], head(tf.cast(embedding, dtype), spec))
+    total = spec.epochs * steps_per_epoch
+    model.compile(optimizer=keras.optimizers.Adam(warmup_then_linear(spec.lr, total)), loss="binary_crossentropy",
+                  metrics=["accuracy"], modules=[top],
+                  module_optimizer=keras.optimizers.Adam(warmup_then_linear(spec.module_lr, total)),
+                  clipnorm=spec.clipnorm)
+    return model
+
+
+def warmup_then_linear(peak: float, total_steps: int, warmup: float = WARMUP):
+    """A learning rate rising linearly to `peak` over the first `warmup` of the steps, then falling to 0."""
+    import tf_keras as keras
+
+    class WarmupLinear(keras.optimizers.schedules.LearningRateSchedule):
+        def __init__(self, peak, total, warm):
+            self.peak, self.total, self.warm = peak, float(max(total, 1)), float(max(warm, 1))
+
+        def __call__(self, step):
+            import tensorflow as tf
+            step = tf.cast(step, tf.float32) + 1.0           # the first step already moves
+            rising = step / self.warm
+            falling = (self.total - step + 1.0) / max(self.total - self.warm + 1.0, 1.0)
+            return self.peak * tf.clip_by_value(tf.minimum(rising, falling), 0.0, 1.0)
+
+        def get_config(self):
+            return {"peak": self.peak, "total": self.total, "warm": self.warm}
+
+    return WarmupLinear(peak, total_steps, round(warmup * total_steps))
+
+
+@lru_cache(maxsize=1)
+def module_top_class():
+    """The Keras layer class ModuleTop (made on first use: importing this file imports no TensorFlow)."""
+    import tensorflow as tf
+    import tf_keras as keras
+
+    class ModuleTop(keras.layers.Layer):
+        """The module's top n layers and its pooling on cached states: (states [B, T, W], lengths [B]) -> [B, D].
+
+        Each instance loads the module anew (fresh pretrained weights); only the top n layers' variables
+        are its weights (trained, and saved with the model); the rest of the module stays out of the model.
+        """
+
+        def __init__(self, module_path: str, n_top: int, **kwargs):
+            super().__init__(**kwargs)
+            module = load_module(module_path)
+            object.__setattr__(self, "_module", module)     # untracked: its other variables are not the model's
+            self.n_top = n_top
+            self.top_weights = [v for layer in module.layer_variables[-n_top:] for v in layer]
+
+        def call(self, inputs, training=None):
+            states, lengths = inputs
+            top = tf.__internal__.smart_cond.smart_cond(
+                bool(training) if training is None else training,
+                lambda: self._module.top_layers(states, lengths, self.n_top, training=True),
+                lambda: self._module.top_layers(states, lengths, self.n_top, training=False))
+            return self._module.pool_states(top, lengths)
+
+        def get_config(self):
+            return {**super().get_config(), "n_top": self.n_top}
+
+    return ModuleTop

@@ -1,0 +1,104 @@
+"""models.devices and the GPU path on a CPU: DEVICES=cpu:2 runs every training path under MirroredStrategy."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import write_competition, write_vectors
+from core.errors import PipelineError
+from core.paths import REPO
+from models.devices import describe, parse_devices, parse_precision
+
+PATHS = ["tfidf-lr", "tiny-frozen", "tiny-tokens", "tiny-tuned"]     # one model of each training path
+
+
+def test_devices_are_tensorflows_choice_unless_asked():
+    assert parse_devices("") == (None, None)
+    assert parse_devices("cpu:2") == ("CPU", 2) and parse_devices("gpu") == ("GPU", None)
+
+
+@pytest.mark.parametrize("wrong", ["tpu", "cpu:0", "cpu:two"])
+def test_an_unknown_device_setting_is_refused_naming_the_choices(wrong):
+    with pytest.raises(PipelineError, match="use cpu, cpu:N"):
+        parse_devices(wrong)
+
+
+def test_precision_defaults_to_mixed_float16_on_gpus_and_float32_on_cpu():
+    assert parse_precision("", "GPU") == "mixed_float16" and parse_precision("", "CPU") == "float32"
+    with pytest.raises(PipelineError, match="mixed_float16, mixed_bfloat16, float32"):
+        parse_precision("half", "CPU")
+
+
+def test_a_device_record_reads_as_words():
+    record = {"kind": "GPU", "strategy": "MirroredStrategy", "replicas": 2, "precision": "mixed_float16"}
+    assert describe(record) == "2 GPUs under MirroredStrategy, mixed_float16"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """The small competition trained twice, each in its own process: on two logical CPU devices in mixed
+    precision, and on one device in float32. Returns {setting: workspace}."""
+    base = tmp_path_factory.mktemp("base")
+    from conftest import SMALL_CONFIG
+    (base / "pipeline.toml").write_text(SMALL_CONFIG)
+    write_competition(base)
+    write_vectors(base / "vectors.txt")
+    env = {**os.environ, "PIPELINE_ROOT": str(base), "CONFIG": str(base / "pipeline.toml")}
+    env.pop("FORCE", None)
+    for stage in (["folds.make_folds"], ["models.modules.build"]):
+        subprocess.run([sys.executable, "-m", *stage], cwd=REPO, env=env, check=True, capture_output=True)
+    out = {}
+    for setting, extra in (("mirrored", {"DEVICES": "cpu:2", "PRECISION": "mixed_float16"}), ("single", {})):
+        root = tmp_path_factory.mktemp(setting)
+        shutil.copytree(base, root, dirs_exist_ok=True)
+        run_env = {**env, "PIPELINE_ROOT": str(root), "CONFIG": str(root / "pipeline.toml"), **extra}
+        for var in ("DEVICES", "PRECISION"):
+            run_env.pop(var, None) if var not in extra else None
+        args = [a for m in PATHS for a in ("--model", m)]
+        done = subprocess.run([sys.executable, "-m", "models.train", *args], cwd=REPO, env=run_env,
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-3000:]
+        out[setting] = root
+    return out
+
+
+@pytest.mark.parametrize("name", PATHS[1:])
+def test_metrics_record_the_strategy_replicas_and_precision(trained, name):
+    devices = json.loads((trained["mirrored"] / "models" / name / "metrics.json").read_text())["devices"]
+    assert (devices["strategy"], devices["replicas"], devices["precision"]) == ("MirroredStrategy", 2, "mixed_float16")
+
+
+@pytest.mark.parametrize("name", PATHS)
+def test_two_replicas_in_mixed_precision_predict_like_one_device_in_float32(trained, name):
+    mirrored, single = (np.load(trained[s] / "models" / name / "oof.npy") for s in ("mirrored", "single"))
+    assert np.isfinite(mirrored).all() and mirrored.shape == single.shape == (60,)
+    np.testing.assert_allclose(mirrored, single, atol=0.02)     # measured: at most 0.0014 apart
+
+
+def test_fine_tuning_scales_the_loss_and_moves_the_module_under_mixed_float16(workspace):
+    import tensorflow as tf
+    import tf_keras as keras
+    from core.config import load_config
+    from models.handles import hub_layers
+    from models.keras_model import module_model
+    from models.modules.build import main as build_modules
+    write_vectors(workspace / "vectors.txt")
+    build_modules([])
+    spec = load_config().model("tiny-tuned")
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        layers = hub_layers(spec, load_config())
+        model = module_model(spec, layers, steps_per_epoch=1)
+        before = [v.numpy().copy() for v in layers[0].trainable_variables]
+        model.fit(tf.constant(["why is it silly?", "how do I fix it?"] * 4), np.array([1.0, 0.0] * 4), epochs=1,
+                  verbose=0)
+        after = [v.numpy() for v in layers[0].trainable_variables]
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert isinstance(model.optimizer, keras.mixed_precision.LossScaleOptimizer)
+    assert isinstance(model.module_optimizer, keras.mixed_precision.LossScaleOptimizer)
+    assert any(np.isfinite(a).all() and not np.array_equal(b, a) for b, a in zip(before, after))

