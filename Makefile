@@ -8,12 +8,14 @@ SHELL := /bin/bash
 VENV   := .venv
 PY     := $(VENV)/bin/python
 # GPU=1: the CUDA-enabled build of the same TensorFlow pin (tensorflow[and-cuda]); its own stamp, so it installs once
-STAMP  := $(VENV)/.installed$(if $(filter 1,$(GPU)),-gpu)
+# CLUSTER=1 (or BACKEND=dask): also dask[distributed] for fold jobs on a Dask cluster (requirements-cluster.txt)
+CLUSTER_DEPS := $(if $(filter 1,$(CLUSTER))$(filter dask,$(BACKEND)),requirements-cluster.txt)
+STAMP  := $(VENV)/.installed$(if $(filter 1,$(GPU)),-gpu)$(if $(CLUSTER_DEPS),-cluster)
 TF_PIN := $(shell sed -n 's/^tensorflow==\([^ ]*\).*/\1/p' requirements.txt)
 # Artifacts live under the workspace: the repo itself unless PIPELINE_ROOT says otherwise.
 W      := $(or $(PIPELINE_ROOT),$(CURDIR))
 CONFIG ?= $(CURDIR)/pipeline.toml
-export CONFIG PIPELINE_ROOT FORCE N_JOBS DEVICES PRECISION
+export CONFIG PIPELINE_ROOT FORCE N_JOBS BACKEND DASK_SCHEDULER DEVICES PRECISION
 
 TRAIN  := $(W)/input/train.csv
 FOLDS  := $(W)/folds/folds.csv
@@ -22,19 +24,20 @@ MODELS  = $(call show,models)
 BLENDS  = $(call show,blends)
 BLEND  ?= $(call show,default-blend)
 
-.PHONY: help setup doctor data demo local-competition folds modules module train clean-model ensemble \
+.PHONY: help setup doctor plan data demo local-competition folds modules module train clean-model ensemble \
         submit leaderboard report kaggle-submit kaggle-status kaggle-leaderboard kernel kernel-push kernel-submit \
-        tensorboard test bench clean
+        kernel-status kernel-output kernel-dataset kernel-dataset-upload kernel-standins tensorboard test bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
 
-setup: $(STAMP) ## Create .venv with the pinned dependencies (idempotent); GPU=1 adds TensorFlow's CUDA libraries
-$(STAMP): requirements.txt
+setup: $(STAMP) ## Create .venv with the pinned dependencies (idempotent); GPU=1 adds TensorFlow's CUDA libraries, CLUSTER=1 Dask
+$(STAMP): requirements.txt $(CLUSTER_DEPS)
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(if $(filter 1,$(GPU)),$(PY) -m pip install --quiet "tensorflow[and-cuda]==$(TF_PIN)")
+	$(if $(CLUSTER_DEPS),$(PY) -m pip install --quiet -r $(CLUSTER_DEPS))
 	touch $@
 
 doctor: $(STAMP) ## Which devices TensorFlow sees, and why not a GPU; what DEVICES / PRECISION select
@@ -63,10 +66,10 @@ $(TRAIN):
 modules: $(STAMP) ## Build the local hub modules into models/hub/ (skips those already built)
 	$(PY) -m models.modules.build
 
-module: $(STAMP) ## Build one word-vector module: VECTORS=path NAME=name [OPTS="--lowercase --vocab-limit N --oov-buckets N"]
-	$(PY) -m models.modules.word_vectors --vectors "$(VECTORS)" --name "$(NAME)" $(OPTS)
+module: $(STAMP) ## Build one word-vector module: VECTORS=path NAME=name [OPTS="--lowercase --vocab-limit N --oov-buckets N --combine mean --weights 0.7 0.3"]; VECTORS="a b" combines files
+	$(PY) -m models.modules.word_vectors --vectors $(if $(VECTORS),$(foreach v,$(VECTORS),"$(v)"),"") --name "$(NAME)" $(OPTS)
 
-train: $(STAMP) ## Train every enabled model on every fold: models/<model>/ (N_JOBS=n; DEVICES=cpu:2, PRECISION=...)
+train: $(STAMP) ## Train every enabled model on every fold: models/<model>/ (N_JOBS=n; BACKEND=dask [DASK_SCHEDULER=tcp://host:port]; DEVICES=cpu:2, PRECISION=...)
 	@$(PY) -m models.devices --line
 	$(MAKE) modules
 	$(MAKE) $(foreach m,$(MODELS),$(W)/models/$(m)/metrics.json)
@@ -104,14 +107,32 @@ kaggle-status: $(STAMP) ## List your recent Kaggle submissions and scores
 kaggle-leaderboard: $(STAMP) ## Download the public leaderboard, then: make leaderboard PUBLIC_LB=<the zip>
 	$(PY) -m submit.kaggle_cli leaderboard
 
-kernel: $(STAMP) ## Write a ready-to-push Kaggle kernel folder: submit/kernel/
+plan: $(STAMP) ## Predicted kernel time of the catalogue at the competition's size, from measured throughputs
+	$(PY) -m submit.plan
+
+kernel: $(STAMP) ## Write a ready-to-push Kaggle kernel folder: submit/kernel/ (refuses what the kernel cannot run)
 	$(PY) -m submit.kernel write
 
-kernel-push: $(STAMP) ## Push the kernel folder with the kaggle CLI
+kernel-push: $(STAMP) ## Push the kernel folder as a new version (Kaggle's refusal is an error)
 	$(PY) -m submit.kernel push
 
-kernel-submit: $(STAMP) ## Submit a kernel version's output: VERSION=n MESSAGE="..."
+kernel-status: $(STAMP) ## Poll the kernel's latest run until complete or failed (a failure shows the log's tail)
+	$(PY) -m submit.kernel status
+
+kernel-output: $(STAMP) ## Download the kernel's latest output: submit/kernel-output/
+	$(PY) -m submit.kernel output
+
+kernel-submit: $(STAMP) ## Submit a kernel version's output: VERSION=n MESSAGE="..." (refused if its run failed)
 	$(PY) -m submit.kernel submit --version "$(VERSION)" --message "$(MESSAGE)"
+
+kernel-dataset: $(STAMP) ## Write the built modules the kernel needs as a dataset folder: submit/kernel-dataset/
+	$(PY) -m submit.kernel dataset
+
+kernel-dataset-upload: $(STAMP) ## Create (or version) that dataset on Kaggle [NOTES="..."]
+	$(PY) -m submit.kernel dataset --upload --notes "$(NOTES)"
+
+kernel-standins: $(STAMP) ## For running here only: GloVe 6B 50-d written where the competition's embeddings go
+	$(PY) -m tests.benchmarks.kernel_standins
 
 tensorboard: $(STAMP) ## Serve the training logs on 127.0.0.1
 	$(VENV)/bin/tensorboard --logdir "$(W)/models" --host 127.0.0.1

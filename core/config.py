@@ -47,6 +47,9 @@ class ModelSpec:
     trainable_layers: int | None = None  # fine-tune only the module's top n layers, on cached states below them
     features: str = "sentence"        # "tokens": a pooling head over the frozen module's per-token outputs
     token_precision: str = "float16"  # tokens: how the token cache stores vectors; "int8" takes half the disk
+    token_head: str = "pooling"       # tokens: "pooling" (mean, max, attention) or "gru" / "lstm" (bidirectional
+    rnn_units: int = 128              # recurrent layers, then max + mean pooling); units each way, and
+    rnn_layers: int = 1               # 1 or 2 layers
     enabled: bool | str = True        # true, false, or "gpu": only on a machine with a GPU
     head: tuple[int, ...] = (256, 64)
     dropout: float = 0.2
@@ -102,6 +105,12 @@ class KaggleSettings:
     dataset_sources: tuple[str, ...] = ()  # e.g. the locally built hub modules uploaded as a dataset
     model_sources: tuple[str, ...] = ()    # Kaggle Models: owner/model/framework/variation/version
     kernel_sources: tuple[str, ...] = ()
+    external_data: bool = True           # False: `make kernel` refuses models whose modules are not built from
+                                         # the competition's own files (a PyPI builder, a URL, a path)
+    dataset: str = ""                    # slug of the modules' dataset `make kernel-dataset` writes;
+                                         # default: "<competition slug>-modules"
+    time_limit_minutes: float = 120.0    # the kernel's run limit; `make plan` and `make kernel` check the catalogue
+    accelerator: str = "T4"              # the kernel's hardware for the plan: T4, P100 or H100
 
 
 @dataclass(frozen=True)
@@ -197,7 +206,15 @@ def load_config(path: Path | str | None = None) -> Config:
                          "trainable_layers takes one fine-tuned module (trainable = true, a single handle, "
                          'features = "sentence")'),
                         (lambda m: m.features == "tokens" and (m.trainable or len(m.handles) > 1),
-                         'features = "tokens" takes one frozen module (trainable = false, a single handle)')):
+                         'features = "tokens" takes one frozen module (trainable = false, a single handle)'),
+                        (lambda m: m.token_head not in ("pooling", "gru", "lstm"),
+                         'token_head must be "pooling", "gru" or "lstm"'),
+                        (lambda m: m.token_head != "pooling" and m.features != "tokens",
+                         'token_head = "gru" or "lstm" runs over per-token vectors: it needs features = "tokens"'),
+                        (lambda m: not _whole(m.rnn_units) or m.rnn_units < 1,
+                         "rnn_units must be a whole number >= 1"),
+                        (lambda m: not _whole(m.rnn_layers) or m.rnn_layers not in (1, 2),
+                         "rnn_layers must be 1 or 2")):
         bad = [m.name for m in models.values() if wrong(m)]
         if bad:
             raise PipelineError(f"{path}: [models.{bad[0]}] {rule}")
@@ -220,6 +237,11 @@ def load_config(path: Path | str | None = None) -> Config:
         kaggle=_build(KaggleSettings, raw.get("kaggle", {}), path, "[kaggle]"),
         workspace=_build(WorkspaceSettings, raw.get("workspace", {}), path, "[workspace]"),
     )
+
+
+def _whole(value) -> bool:
+    """A whole number, and no bool (TOML's true is not 1)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _require(table: dict, key: str, path: Path, where: str):

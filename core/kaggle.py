@@ -1,8 +1,10 @@
-"""The one place that runs the kaggle CLI: credentials first, the command once, failures as clear errors.
+"""The one place that talks to Kaggle: credentials first, each request once, failures as clear errors.
 
-Every stage that talks to Kaggle (input.download, submit.kaggle_cli, submit.kernel) builds an
-argument list that starts with "kaggle" and hands it to `run`. Tests check those lists and
-monkeypatch `_execute`, so they never reach Kaggle.
+Two ways in. `run` runs the kaggle CLI (input.download, submit.kaggle_cli): an argument list that
+starts with "kaggle"; tests check those lists and monkeypatch `_execute`. `api()` gives the kaggle
+package's Python API (KaggleApi, kaggle 2.2.4), and `call` runs one of its methods: the kernel loop
+(submit.kernel) reads what the API returns (a push's error, a run's status and log) instead of the
+CLI's printed text, which says "Kernel push error: ..." and exits 0. Tests monkeypatch `_client`.
 
 Secrets: nothing here prints, logs or returns a key or token. Messages name the variables and
 files that hold credentials, never their values, and the CLI's own output is passed through
@@ -13,12 +15,15 @@ holds the account-side settings: owner, kernel slug and title, sources attached 
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable, TypeVar
 
 from core.config import KaggleSettings
 from core.errors import PipelineError
@@ -226,6 +231,47 @@ def classify_failure(returncode: int, output: str) -> str | None:
     if returncode != 0:
         return f"the kaggle CLI exited with status {returncode}"
     return None
+
+
+# ---------------------------------------------------------------- the Python API
+T = TypeVar("T")
+
+
+def api():
+    """An authenticated KaggleApi; PipelineError with HOW_TO_AUTHENTICATE when there are no credentials."""
+    require_credentials()
+    return _client()
+
+
+def _client():
+    """KaggleApi().authenticate(), quietly: the package prints its own help and exits where it cannot."""
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        try:
+            from kaggle.api.kaggle_api_extended import KaggleApi   # its package authenticates once on import
+            client = KaggleApi()
+            client.authenticate()
+        except SystemExit:
+            raise PipelineError(f"the kaggle package did not accept the credentials in {credentials_source()}: "
+                                + HOW_TO_AUTHENTICATE.format(config=config_dir() / "kaggle.json")) from None
+        except ImportError:
+            raise PipelineError("the kaggle package is not installed; run `make setup`") from None
+    return client
+
+
+def call(what: str, request: Callable[..., T], *, offline_hint: str = "") -> T:
+    """request(api()) once (no retries) and its result; any exception becomes a PipelineError saying what went
+    wrong, in the words `classify_failure` uses for the CLI (`what`: the request, as a user would name it)."""
+    try:
+        return request(api())            # authenticating may reach Kaggle too (an access token is looked up)
+    except PipelineError:
+        raise
+    except Exception as e:   # requests' HTTPError / ConnectionError, the API's ValueError, kagglesdk's errors
+        status = getattr(getattr(e, "response", None), "status_code", None)
+        text = redact(f"{type(e).__name__}: {e}" + (f" (HTTP {status})" if status else ""))
+        problem = classify_failure(0, text)
+        hint = f"; {offline_hint}" if offline_hint and (problem or "").startswith("could not reach") else ""
+        raise PipelineError(f"`{what}` failed: {problem}{hint}\n  {text}" if problem else f"`{what}` failed: {text}") \
+            from None
 
 
 def _tail(output: str, lines: int = 8) -> str:

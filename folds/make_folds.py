@@ -68,9 +68,9 @@ def report(fold: np.ndarray, target: np.ndarray) -> str:
     return "\n".join(lines)
 
 
-@entry_point
-def main() -> None:
-    cfg = load_config()
+def write_folds(cfg: Config | None = None) -> tuple[Split, np.ndarray]:
+    """Validate the competition, then write folds/folds.csv unless it is up to date: (train, fold)."""
+    cfg = cfg or load_config()
     train = validate_competition(cfg)        # the whole competition, before anything is written
     fold = assign_folds(train.target, cfg.folds.k, cfg.folds.seed)
     data, path = folds_csv(train, fold, cfg), folds_file()
@@ -80,6 +80,12 @@ def main() -> None:
     if claim(path.parent, identity, path.name, rebuild, clear=False):   # folds/ also holds this code
         write_bytes(path, data)
         print(f"{path}: {cfg.folds.k} stratified folds (seed {cfg.folds.seed})")
+    return train, fold
+
+
+@entry_point
+def main() -> None:
+    train, fold = write_folds()
     print(report(fold, train.target))
     print(f"fingerprint {folds_fingerprint()}")
 

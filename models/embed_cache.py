@@ -11,12 +11,13 @@ import os
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from core.errors import PipelineError
 from core.paths import cache_dir, workspace
 
 BATCH = 1024   # texts per module call: large calls use the cores best (USE m3: 1,874/s at 1,024 vs 1,551/s at 128)
+TOKENS_PER_CALL = 32_768   # and at most this many tokens, padded: 1,024 questions of 32 tokens, 256 of 128
 
 
 def module_fingerprint(module_path: str) -> str:
@@ -53,18 +54,38 @@ def token_lengths(module, texts: np.ndarray) -> np.ndarray:
                            for i in range(0, len(texts), 4096)])
 
 
+def call_rows(lengths: np.ndarray, batch: int = BATCH, tokens: int = TOKENS_PER_CALL) -> list[np.ndarray]:
+    """The rows of each module call: texts in length order, at most `batch` of them and at most `tokens`
+    tokens once padded to the call's longest, so that a padded encoder's activations (its attention is
+    texts x heads x length^2) stay bounded whatever the longest texts are."""
+    order = np.argsort(lengths, kind="stable")
+    calls, start = [], 0
+    while start < len(order):
+        longest = int(lengths[order[min(start + batch, len(order)) - 1]])   # sorted: the last is the longest
+        size = max(1, min(batch, tokens // max(longest, 1)))
+        calls.append(order[start:start + size])
+        start += size
+    return calls
+
+
 def length_ordered_batches(module, texts: np.ndarray, batch: int = BATCH, output=None, lengths=None):
-    """(rows, output) per batch of similar-length texts, covering every row once.
+    """(rows, output) per module call over similar-length texts (`call_rows`), covering every row once.
 
     output: the module function to run (default: the module itself, its sentence embeddings).
     """
     import tensorflow as tf
     call = output or module
     embed = tf.function(lambda b: call(b), input_signature=[tf.TensorSpec([None], tf.string)])
-    order = np.argsort(token_lengths(module, texts) if lengths is None else lengths, kind="stable")
-    for start in range(0, len(texts), batch):
-        rows = order[start:start + batch]
+    for rows in call_rows(token_lengths(module, texts) if lengths is None else lengths, batch):
         yield rows, embed(tf.constant(list(texts[rows])))
+
+
+def progress(batches, texts: int, label: str):
+    """The batches, with a bar counting texts (on a terminal; quiet in logs)."""
+    with tqdm(total=texts, desc=label, unit="text", mininterval=1, disable=None) as bar:
+        for rows, output in batches:
+            yield rows, output
+            bar.update(len(rows))
 
 
 def embed_all(module, texts: np.ndarray, batch: int = BATCH) -> np.ndarray:
@@ -85,8 +106,7 @@ def _embed_to(path: Path, module_path: str, texts: np.ndarray, label: str) -> No
     tmp = path.with_name(f".{path.name}.tmp")
     out = None
     batches = length_ordered_batches(module, texts)
-    for rows, vectors in tqdm(batches, total=-(-len(texts) // BATCH), desc=f"embedding {label}", unit="batch",
-                              mininterval=1, disable=None):
+    for rows, vectors in progress(batches, len(texts), f"embedding {label}"):
         if out is None:    # memory-mapped: a full competition's embeddings need not fit in memory
             out = open_memmap_preallocated(tmp, np.float32, (len(texts), vectors.shape[1]))
         out[rows] = vectors.numpy()
@@ -178,8 +198,7 @@ def _embed_tokens_to(values_path: Path, offsets_path: Path, module_path: str, te
     scales_path = values_path.with_name(values_path.name.replace(".values.", ".scales."))
     per_token = getattr(module, function)
     batches = length_ordered_batches(module, texts, BATCH, lambda b: per_token(b, **(arguments or {})), lengths)
-    for rows, ragged in tqdm(batches, total=-(-len(texts) // BATCH), desc=f"token embeddings {label}",
-                             unit="batch", mininterval=1, disable=None):
+    for rows, ragged in progress(batches, len(texts), f"token embeddings {label}"):
         flat, counts = ragged.flat_values.numpy(), ragged.row_lengths().numpy()
         if not np.array_equal(counts, lengths[rows]):
             raise PipelineError(f"module {module_path}: {function} and tokenize disagree on token counts")

@@ -1,7 +1,8 @@
 """The hub model: a text-embedding module (or its cached output) -> dense head -> one sigmoid.
 
 Frozen modules train the head on cached embeddings (float inputs), or with features = "tokens"
-on cached per-token outputs through a pooling layer. Fine-tuned modules run the
+on cached per-token outputs through a pooling layer (token_head = "pooling") or bidirectional
+GRU / LSTM layers and max + mean pooling (token_head = "gru" | "lstm"). Fine-tuned modules run the
 module inside the training step, with their own (lower) learning rate and global-norm gradient
 clipping, through `TwoSpeedModel`.
 """
@@ -12,7 +13,7 @@ import sys
 import numpy as np
 import tensorflow as tf
 import tf_keras as keras
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from core.config import ModelSpec
 
@@ -36,6 +37,16 @@ def cached_model(spec: ModelSpec, dim: int, jit: bool) -> keras.Model:
     return model
 
 
+def masked_mean_max(x, lengths):
+    """(mask [B, T, 1], far: large on padding, mean [B, D], max [B, D]) over each text's real tokens."""
+    mask = tf.sequence_mask(lengths, tf.shape(x)[1], x.dtype)[:, :, None]
+    count = tf.reduce_sum(mask, axis=1)
+    far = tf.cast(1e4, x.dtype) * (1 - mask)              # keeps padding out of max and softmax
+    mean = tf.reduce_sum(x * mask, axis=1) / tf.maximum(count, 1)
+    top = tf.reduce_max(x * mask - far, axis=1) * tf.minimum(count, 1)   # 0 for a text without tokens
+    return mask, far, mean, top
+
+
 class TokenPooling(keras.layers.Layer):
     """Mean, max and learned-attention pooling over each text's real tokens: [B, T, D] -> [B, 3D].
 
@@ -50,24 +61,53 @@ class TokenPooling(keras.layers.Layer):
 
     def call(self, inputs):
         x, lengths = inputs
-        mask = tf.sequence_mask(lengths, tf.shape(x)[1], x.dtype)[:, :, None]
-        count = tf.reduce_sum(mask, axis=1)
-        far = tf.cast(1e4, x.dtype) * (1 - mask)              # keeps padding out of max and softmax
-        mean = tf.reduce_sum(x * mask, axis=1) / tf.maximum(count, 1)
-        top = tf.reduce_max(x * mask - far, axis=1) * tf.minimum(count, 1)   # 0 for a text without tokens
+        mask, far, mean, top = masked_mean_max(x, lengths)
         weights = tf.nn.softmax(self.score(self.hidden(x)) - far, axis=1)
         return tf.concat([mean, top, tf.reduce_sum(weights * x * mask, axis=1)], axis=-1)
 
 
-def token_model(spec: ModelSpec, dim: int) -> keras.Model:
-    """Head over a frozen module's cached per-token outputs: token dropout, TokenPooling, the dense head."""
+class MaxMeanPooling(keras.layers.Layer):
+    """Mean and max over each text's real tokens: [B, T, D] -> [B, 2D] (0 for a text without tokens)."""
+
+    def call(self, inputs):
+        _, _, mean, top = masked_mean_max(*inputs)
+        return tf.concat([mean, top], axis=-1)
+
+
+def _token_inputs(spec: ModelSpec, dim: int):
+    """The token heads' inputs (cached states [B, T, D] in float16, lengths [B]) and the states after token dropout."""
     states = keras.Input(shape=(None, dim), dtype=tf.float16, name="token_embeddings")
     lengths = keras.Input(shape=(), dtype=tf.int32, name="lengths")
     x = keras.layers.Dropout(spec.dropout)(tf.cast(states, keras.mixed_precision.global_policy().compute_dtype))
-    model = keras.Model([states, lengths], head(TokenPooling()([x, lengths]), spec))
+    return states, lengths, x
+
+
+def _token_head(spec: ModelSpec, states, lengths, pooled) -> keras.Model:
+    model = keras.Model([states, lengths], head(pooled, spec))
     model.compile(optimizer=keras.optimizers.Adam(spec.lr, clipnorm=spec.clipnorm), loss="binary_crossentropy",
                   metrics=["accuracy"])
     return model
+
+
+def token_model(spec: ModelSpec, dim: int) -> keras.Model:
+    """Head over a frozen module's cached per-token outputs: token dropout, TokenPooling, the dense head."""
+    states, lengths, x = _token_inputs(spec, dim)
+    return _token_head(spec, states, lengths, TokenPooling()([x, lengths]))
+
+
+def recurrent_token_model(spec: ModelSpec, dim: int) -> keras.Model:
+    """token_head = "gru" | "lstm": token dropout, rnn_layers bidirectional GRU / LSTM layers of rnn_units each way
+    over each text's real tokens (masked by its length), max and mean pooling over them, the dense head.
+
+    The Quora winners' network over word vectors. Padding never enters a recurrent state (the mask holds it
+    back, in both directions) nor the pooling; the cuDNN kernel serves it on a GPU (right-padded batches).
+    """
+    states, lengths, x = _token_inputs(spec, dim)
+    mask = tf.sequence_mask(lengths, tf.shape(x)[1])
+    cell = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM}[spec.token_head]
+    for _ in range(spec.rnn_layers):
+        x = keras.layers.Bidirectional(cell(spec.rnn_units, return_sequences=True))(x, mask=mask)
+    return _token_head(spec, states, lengths, MaxMeanPooling()([x, lengths]))
 
 
 def streamed(make_inputs, inputs_signature, rows: np.ndarray, y, batch_size: int,

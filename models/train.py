@@ -7,7 +7,8 @@ history, TensorBoard logs, done.json), then oof.npy, test.npy and, last, metrics
 schema). Each training path is a class of models/trainers.py; this is the one fold loop over them.
 A finished fold is never trained again, so an interrupted run resumes at the first unfinished
 fold. A model whose spec, module, folds or data changed is refused until it is rebuilt
-(`make clean-model MODEL=x`, or FORCE=1). Folds run through joblib: N_JOBS=n runs n at once.
+(`make clean-model MODEL=x`, or FORCE=1). Folds run through joblib: N_JOBS=n runs n at once, BACKEND=dask on a Dask cluster
+(models/backends.py).
 """
 from __future__ import annotations
 
@@ -32,12 +33,14 @@ from core.paths import model_dir
 from core.records import run_record, utc_now
 from core.results import SCHEMA, score_section
 from folds.make_folds import folds_fingerprint, load_folds
+from models.backends import FoldJob, fold_backend
 from models.devices import describe
 from models.embed_cache import module_fingerprint, texts_fingerprint
 from models.trainers import FoldData, Trainer, save_predictions, trainer_for
 
 
-LATER_OPTIONS = ("seeds", "trainable_layers", "token_precision")   # model options added after the first stamps
+LATER_OPTIONS = ("seeds", "trainable_layers", "token_precision",   # model options added after the first stamps
+                 "token_head", "rnn_units", "rnn_layers")
 
 
 def stamp_for(trainer: Trainer) -> dict:
@@ -137,7 +140,7 @@ def train_model(spec: ModelSpec, cfg: Config, n_jobs: int) -> dict | None:
         print(f"{spec.name}: resuming, folds {todo} left of {cfg.folds.k}", flush=True)
     jobs = [FoldData(k, np.flatnonzero(fold != k), np.flatnonzero(fold == k), out / f"fold{k}",
                      f"{spec.name} fold {k}") for k in todo]
-    joblib.Parallel(n_jobs=n_jobs)(joblib.delayed(run_fold)(trainer, job) for job in jobs)
+    joblib.Parallel(n_jobs=n_jobs)(joblib.delayed(FoldJob(run_fold))(trainer, job) for job in jobs)
     metrics = assemble(trainer, out, fold, stamp, extra, run_of(trainer, device, started))
     score = metrics["score"]
     print(f"{spec.name}: OOF {cfg.metric.label} {score['oof']:.4f}, nested {score['nested']:.4f}"
@@ -149,18 +152,23 @@ def _at(threshold: float | None) -> str:
     return "" if threshold is None else f" at threshold {threshold:.3f}"
 
 
+def train_models(names: list[str] | None, cfg: Config, n_jobs: int = 1, backend: str | None = None) -> dict:
+    """The named models (None: every enabled one), their folds run on `backend` (models.backends: loky, dask),
+    then the training-curves figure; {model: its metrics, or None when it was up to date}."""
+    specs = [cfg.model(n) for n in names] if names else cfg.enabled_models()
+    with fold_backend(backend, n_jobs):
+        done = {spec.name: train_model(spec, cfg, n_jobs) for spec in specs}
+    from models.curves import plot_training_curves
+    plot_training_curves(cfg)
+    return done
+
+
 @entry_point
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", action="append", help="a catalogue name (repeatable); default: every enabled model")
     args = parser.parse_args(argv)
-    cfg = load_config()
-    specs = [cfg.model(n) for n in args.model] if args.model else cfg.enabled_models()
-    n_jobs = int(os.environ.get("N_JOBS") or 1)
-    for spec in specs:
-        train_model(spec, cfg, n_jobs)
-    from models.curves import plot_training_curves
-    plot_training_curves(cfg)
+    train_models(args.model, load_config(), int(os.environ.get("N_JOBS") or 1), os.environ.get("BACKEND"))
 
 
 if __name__ == "__main__":

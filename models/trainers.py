@@ -150,7 +150,7 @@ class CachedHeadTrainer(NetworkTrainer):
 
 
 class TokenHeadTrainer(NetworkTrainer):
-    """A frozen module's per-token outputs, cached once; a pooling head reads them batch by batch."""
+    """A frozen module's per-token outputs, cached once; a pooling or recurrent head reads them batch by batch."""
     path, description = "tokens", "frozen module, pooling heads on cached token embeddings"
 
     @staticmethod
@@ -166,12 +166,12 @@ class TokenHeadTrainer(NetworkTrainer):
                                        budget_gb=self.cfg.workspace.disk_budget_gb)
 
     def network(self, spec, fold, dev, batch, y):
-        from models.keras_model import token_dataset, token_model
+        from models.keras_model import recurrent_token_model, token_dataset, token_model
         [module] = self.module_paths()
         (values, offsets), (test_values, test_offsets) = (self.token_cache(module, t, name) for t, name in
                                                           ((self.train.texts, "train"), (self.test.texts, "test")))
         with dev.strategy.scope():
-            model = token_model(spec, values.shape[1])
+            model = (token_model if spec.token_head == "pooling" else recurrent_token_model)(spec, values.shape[1])
         fit_rows, held = fold.fit_rows, fold.held_rows
         history = self.fit(model, token_dataset(values, offsets, fit_rows, y, batch, spec.seed + fold.k),
                            token_dataset(values, offsets, held, y, batch), spec, fold, -(-len(fit_rows) // batch))

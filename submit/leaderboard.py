@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import io
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -223,6 +223,14 @@ def _duration(seconds: float | None) -> str:
     if seconds is None:
         return ""
     return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
+def table(board: Board) -> pd.DataFrame:
+    """The board's rows as a DataFrame, best first: one column per Row field (scores in the competition's
+    metric, which attrs["metric"] names; None where a row has no such score)."""
+    frame = pd.DataFrame([asdict(r) for r in board.rows], columns=[f.name for f in fields(Row)])
+    frame.attrs["metric"] = board.metric.name
+    return frame
 
 
 def write(board: Board) -> Path:

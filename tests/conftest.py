@@ -124,3 +124,38 @@ def kaggle_calls(monkeypatch):
     seen = []
     monkeypatch.setattr(kaggle, "_execute", lambda argv: (seen.append(argv), (0, "ok\n"))[1])
     return seen
+
+
+class FakeKaggleApi:
+    """Stands in for KaggleApi (kaggle 2.2.4): records each call as (method, args, kwargs) and answers from
+    `answers`: a value, a list (one item a call, the last repeated), a function of the call's arguments, or an
+    exception to raise."""
+
+    def __init__(self):
+        self.calls, self.answers = [], {}
+
+    def called(self, name: str) -> list[tuple]:
+        return [(args, kwargs) for method, args, kwargs in self.calls if method == name]
+
+    def __getattr__(self, name):
+        def method(*args, **kwargs):
+            self.calls.append((name, args, kwargs))
+            answer = self.answers.get(name)
+            if isinstance(answer, list):
+                answer = answer.pop(0) if len(answer) > 1 else answer[0]
+            if callable(answer) and not isinstance(answer, BaseException):
+                answer = answer(*args, **kwargs)
+            if isinstance(answer, BaseException):
+                raise answer
+            return answer
+        return method
+
+
+@pytest.fixture
+def kaggle_api(monkeypatch):
+    """Replace the kaggle API client (core.kaggle._client) with a FakeKaggleApi: nothing reaches Kaggle.
+    Credentials are still checked first, as core.kaggle.api() does."""
+    from core import kaggle
+    fake = FakeKaggleApi()
+    monkeypatch.setattr(kaggle, "_client", lambda: fake)
+    return fake

@@ -21,3 +21,14 @@ def test_the_demo_never_overwrites_a_competition(workspace):
     before = (workspace / "input" / "train.csv").read_bytes()
     demo.main()
     assert (workspace / "input" / "train.csv").read_bytes() == before
+
+
+def test_the_demos_positives_come_from_signals_of_every_difficulty_with_some_labels_wrong():
+    rows = demo.demo_competition(families=True)
+    positives = rows[rows["truth"] == 1]
+    assert set(positives["family"]) == set(demo.FAMILIES)
+    for family in demo.FAMILIES:                  # each has sincere look-alikes too
+        assert ((rows["family"] == family) & (rows["truth"] == 0)).sum() > 0
+    wrong = (rows["target"] != rows["truth"]).mean()
+    assert 0.002 < wrong < 0.02
+    assert rows["question_text"].nunique() > 0.7 * len(rows)

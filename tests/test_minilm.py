@@ -118,6 +118,15 @@ def test_every_weight_is_a_variable(module):
     assert sum(int(np.prod(v.shape)) for v in module.variables) > 22_000_000
 
 
+def test_the_layers_are_exposed_for_partial_fine_tuning(module):
+    from models.modules.savedmodel import has_layer_functions
+    assert has_layer_functions(module) and [len(layer) for layer in module.layer_variables] == [16] * 6
+    in_layers = {id(v) for layer in module.layer_variables for v in layer}
+    assert in_layers <= {id(v) for v in module.variables} and len(module.variables) - len(in_layers) == 5
+    assert all(v.name.startswith(f"encoder/layer/{i}/") for i, layer in enumerate(module.layer_variables)
+               for v in layer)
+
+
 def _fit(module_path: Path, trainable: bool):
     texts = ["Why is the sky blue?", "Are all politicians liars and thieves?"] * 4
     return fit_once(module_path, trainable, texts, [0.0, 1.0] * 4)

@@ -31,7 +31,7 @@ def vectors(workspace):
 
 
 @pytest.mark.parametrize("builder, table, known", [
-    ("word-vectors", 'vectors = "v.txt"\nvocab_size = 3', "['lowercase', 'oov_buckets', 'vectors', 'vocab_limit']"),
+    ("word-vectors", 'vectors = "v.txt"\nvocab_size = 3', "['combine', 'lowercase', 'oov_buckets', 'vectors', 'vocab_limit', 'weights']"),
     ("pypi-glove", "vocab_size = 3", "['lowercase', 'oov_buckets', 'vocab_limit']"),
     ("use-m3", "finetune = true", "['finetune_embeddings']"),
     ("minilm", "max_len = 64", "['max_length', 'package', 'wheel']"),
@@ -55,9 +55,24 @@ def test_a_word_vector_module_without_vectors_is_refused_naming_the_key(workspac
     ('vectors = "vectors.txt"\noov_buckets = true', "oov_buckets must be a whole number, got True"),
     ('vectors = "vectors.txt"\nvocab_limit = 2.5', "vocab_limit must be a whole number, got 2.5"),
     ('vectors = "vectors.txt"\nlowercase = 1', "lowercase must be true or false, got 1"),
-    ("vectors = 3", "vectors must be a string, got 3"),
+    ("vectors = 3", "vectors must be a string or a list of strings, got 3"),
+    ('vectors = ["vectors.txt", 3]', "vectors must be a string or a list of strings, got ('vectors.txt', 3)"),
+    ('vectors = ["vectors.txt", "v.txt"]\nweights = [0.5, "x"]', "weights must be a list of numbers, got (0.5, 'x')"),
 ])
 def test_an_option_of_the_wrong_type_is_refused_naming_the_table(workspace, vectors, options, message):
+    edit_config(workspace, 'vectors = "vectors.txt"\noov_buckets = 4', options)
+    with pytest.raises(PipelineError, match=rf"pipeline.toml: \[modules.tiny\] {re.escape(message)}"):
+        build_tiny()
+
+
+@pytest.mark.parametrize("options, message", [
+    ('vectors = ["vectors.txt", "v.txt"]\ncombine = "sum"', 'combine must be "concat" or "mean"'),
+    ('vectors = ["vectors.txt", "v.txt"]\nweights = [0.7, 0.3]', 'weights need combine = "mean"'),
+    ('vectors = ["vectors.txt", "v.txt"]\ncombine = "mean"\nweights = [1]',
+     "weights must give one number per vectors file (2), not 1"),
+    ("vectors = []", "vectors must name at least one file"),
+])
+def test_combined_vector_options_that_do_not_fit_together_are_refused_naming_the_table(workspace, options, message):
     edit_config(workspace, 'vectors = "vectors.txt"\noov_buckets = 4', options)
     with pytest.raises(PipelineError, match=rf"pipeline.toml: \[modules.tiny\] {re.escape(message)}"):
         build_tiny()

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from conftest import SHARED, TINY_VECTORS, write_vectors
+from core.errors import PipelineError
 from models.modules import word_vectors as wv
 from module_checks import assert_token_functions_agree, fit_once
 
@@ -104,3 +105,96 @@ def test_make_module_cli_writes_models_hub_name(workspace):
     write_vectors(workspace / "v.txt")
     wv.main(["--vectors", str(workspace / "v.txt"), "--name", "mine", "--lowercase"])
     assert (workspace / "models" / "hub" / "mine" / "saved_model.pb").exists()
+
+
+# ---------------------------------------------------------------- combined embeddings
+GLOVE_840B_500 = SHARED / "vectors" / "glove.840B.300d.top500.txt"
+
+
+def sha256(path) -> str:
+    import hashlib
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def real_glove():
+    if not GLOVE_840B_500.exists():
+        pytest.skip(f"{GLOVE_840B_500} absent")
+    return GLOVE_840B_500
+
+
+def test_a_single_file_module_is_byte_identical_to_the_one_built_before_combined_vectors(tmp_path):
+    # hashes of the files the builder wrote before `vectors` could be a list: every cache is keyed on them
+    write_vectors(tmp_path / "v.txt")
+    module = wv.build(tmp_path / "module", wv.WordVectorOptions(str(tmp_path / "v.txt"), oov_buckets=4))
+    assert sha256(module / "variables" / "variables.index") == \
+        "5b6f1703bcfebc843ac56c083653f167987d1f56a8cd94e225cccc628d46fdea"
+    assert sha256(module / "variables" / "variables.data-00000-of-00001") == \
+        "3bff488daf627a523fd374229cec1948bd151b17f1bac67f28dd6e10d00bdab1"
+    assert sha256(module / "assets" / "tokens.txt") == \
+        "ab7f3094cd6ab34beb2d901ff5c930a5c2df22e824da2270fe8e7321806859e8"
+
+
+def test_a_single_real_glove_module_is_byte_identical_to_the_one_built_before_combined_vectors(tmp_path):
+    options = wv.WordVectorOptions(str(real_glove()), lowercase=True, oov_buckets=10)
+    module = wv.build(tmp_path / "module", options)
+    assert sha256(module / "variables" / "variables.index") == \
+        "631697a196918509edb01df9e696324fd126c4eedbde4416a7c4aa1d4cc6f192"
+    assert sha256(module / "assets" / "tokens.txt") == \
+        "1b1337bd777aabb992b197cdffcd382ce3d72b294833753a9d6a5e7382b81d97"
+
+
+def small_file(path, words: dict[str, list[float]]):
+    path.write_text("".join(f"{w} {' '.join(map(str, v))}\n" for w, v in words.items()))
+    return path
+
+
+def test_concatenated_vectors_hold_each_files_vector_side_by_side_and_zeros_where_a_file_lacks_the_word(tmp_path):
+    glove = real_glove()
+    other = small_file(tmp_path / "other.txt", {"The": [1, 2], "zebraish": [3, 4], "the": [9, 9]})
+    tokens, vectors = wv.combined_vectors([glove, other], None, True, "concat")
+    g_tokens, g_vectors = wv.usable_vocabulary(*wv.read_vectors(glove), lowercase=True)
+    assert tokens == g_tokens + ["zebraish"] and vectors.shape == (len(g_tokens) + 1, 302)
+    row = {t: i for i, t in enumerate(tokens)}
+    np.testing.assert_array_equal(vectors[row["the"]], np.r_[g_vectors[g_tokens.index("the")], 1, 2])  # first spelling
+    np.testing.assert_array_equal(vectors[row["zebraish"]], np.r_[np.zeros(300), 3, 4])
+    np.testing.assert_array_equal(vectors[row["and"]], np.r_[g_vectors[g_tokens.index("and")], 0, 0])
+
+
+def test_the_weighted_mean_is_0_7_of_the_first_file_and_0_3_of_the_second(tmp_path):
+    glove = real_glove()
+    other = small_file(tmp_path / "paragram.txt", {"the": [1.0] * 300, "qwertyish": [2.0] * 300})
+    tokens, vectors = wv.combined_vectors([glove, other], None, True, "mean", (0.7, 0.3))
+    g_tokens, g_vectors = wv.usable_vocabulary(*wv.read_vectors(glove), lowercase=True)
+    row = {t: i for i, t in enumerate(tokens)}
+    np.testing.assert_allclose(vectors[row["the"]], 0.7 * g_vectors[g_tokens.index("the")] + 0.3, rtol=1e-6)
+    np.testing.assert_allclose(vectors[row["and"]], 0.7 * g_vectors[g_tokens.index("and")], rtol=1e-6)
+    np.testing.assert_allclose(vectors[row["qwertyish"]], 0.6, rtol=1e-6)
+
+
+def test_vocab_limit_caps_the_union_in_the_first_files_order(tmp_path):
+    first = small_file(tmp_path / "a.txt", {"why": [1], "how": [2], "what": [3]})
+    second = small_file(tmp_path / "b.txt", {"new": [4], "how": [5], "other": [6]})
+    tokens, vectors = wv.combined_vectors([first, second], 4, False, "concat")
+    assert tokens == ["why", "how", "what", "new"]
+    assert vectors.tolist() == [[1, 0], [2, 5], [3, 0], [0, 4]]
+
+
+def test_a_mean_of_vectors_of_different_sizes_is_refused_naming_the_files(tmp_path):
+    first = small_file(tmp_path / "a.txt", {"why": [1, 2]})
+    second = small_file(tmp_path / "b.txt", {"why": [3]})
+    with pytest.raises(PipelineError, match=r'combine = "mean" needs vectors of one size.*a.txt.*b.txt'):
+        wv.combined_vectors([first, second], None, False, "mean")
+
+
+def test_make_modules_builds_one_module_from_two_vector_files(workspace):
+    import tensorflow as tf
+    import tensorflow_hub as hub
+    from models.modules.build import main as build_modules
+    small_file(workspace / "other.txt", {"the": [1, 2], "zebraish": [3, 4]})
+    config = workspace / "pipeline.toml"
+    config.write_text(config.read_text() + f'\n[modules.both]\nbuilder = "word-vectors"\n'
+                      f'vectors = ["{real_glove()}", "other.txt"]\nlowercase = true\noov_buckets = 2\n')
+    build_modules(["--name", "both"])
+    module = hub.load(str(workspace / "models" / "hub" / "both"))
+    rows = module.token_embeddings(tf.constant(["The zebraish"])).to_list()[0]
+    assert len(rows) == 2 and len(rows[0]) == 302 and rows[0][300:] == [1, 2] and rows[1] == [0] * 300 + [3, 4]

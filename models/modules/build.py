@@ -32,7 +32,8 @@ BUILDERS = {  # builder name -> (module whose build(dest, options) makes it, its
     "pypi-glove": ("models.modules.pypi_glove", "PypiGloveOptions"),
     "word-vectors": ("models.modules.word_vectors", "WordVectorOptions"),
 }
-KINDS = {bool: "true or false", int: "a whole number", str: "a string"}  # the kinds options take
+KINDS = {bool: "true or false", int: "a whole number", float: "a number", str: "a string",   # the kinds options take
+         tuple[str, ...]: "a list of strings", tuple[float, ...]: "a list of numbers"}
 
 
 def is_built(path: Path) -> bool:
@@ -47,28 +48,46 @@ def module_options(spec: ModuleSpec, path: Path | None = None):
         raise PipelineError(f"{path}: {where} has unknown builder {spec.builder!r}; known: {', '.join(BUILDERS)}")
     module, cls = BUILDERS[spec.builder]
     options = _build(getattr(importlib.import_module(module), cls), spec.options, path, where)
-    for key, hint in typing.get_type_hints(type(options)).items():
+    hints = typing.get_type_hints(type(options))
+    for key in (f.name for f in dataclasses.fields(options)):       # the options, not the class's ClassVars
+        hint = hints[key]
         kinds = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
         value = getattr(options, key)
         if not any(_is(value, kind) for kind in kinds):
             wanted = " or ".join(KINDS[k] for k in kinds if k in KINDS)
             raise PipelineError(f"{path}: {where} {key} must be {wanted}, got {value!r}")
+    problems = options.problems() if hasattr(options, "problems") else []    # checks across options
+    if problems:
+        raise PipelineError(f"{path}: {where} {'; '.join(problems)}")
     return options
 
 
+def stamp_options(options) -> dict:
+    """The options as a module's stamp.json records them: lists as JSON has them, and options added later
+    (the class's LATER) left out at their defaults, so modules built before them stay up to date."""
+    defaults = {f.name: f.default for f in dataclasses.fields(options)}
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(options).items()
+            if not (k in getattr(options, "LATER", ()) and v == defaults[k])}
+
+
 def _is(value, kind: type) -> bool:
-    """isinstance, but a bool is no number here (TOML's true is not 1)."""
+    """isinstance, but a bool is no number here (TOML's true is not 1), a whole number is a float, and
+    tuple[X, ...] is a list of X (a TOML list; core.config makes it a tuple)."""
     if kind is type(None):
         return value is None
+    if typing.get_origin(kind) is tuple:
+        return isinstance(value, tuple) and all(_is(v, typing.get_args(kind)[0]) for v in value)
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
     return isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
 
 
 def source_missing(spec: ModuleSpec, options) -> str | None:
     """Why a module cannot be built here, or None."""
     if spec.builder == "word-vectors":
-        from models.modules.word_vectors import vectors_file
-        if not (vectors := vectors_file(options)).is_file():
-            return f"{vectors} not present"
+        from models.modules.word_vectors import vectors_files
+        if absent := [str(path) for path in vectors_files(options) if not path.is_file()]:
+            return f"{', '.join(absent)} not present"
     return None
 
 
@@ -79,7 +98,7 @@ def build_module(spec: ModuleSpec, path: Path | None = None) -> Path:
     if why := source_missing(spec, options):
         print(f"{dest}: skipped ({why})")
         return dest
-    identity = {"builder": spec.builder, "options": dataclasses.asdict(options)}
+    identity = {"builder": spec.builder, "options": stamp_options(options)}
     rebuild = f"rm -rf models/hub/{spec.name} && make modules"
     if is_built(dest) and not (dest / STAMP).exists():
         write_stamp(dest, identity)

@@ -9,6 +9,11 @@ paragram (latin-1 bytes: every text format is decoded as UTF-8 with errors ignor
 keeps the vocabulary as an asset, hashes unknown words into OOV buckets, tokenizes inside the
 graph (optional lower-casing; punctuation split off as tokens) and combines token vectors with
 sqrt-n: sum / sqrt(token count).
+
+One module may combine several files (`vectors = [...]`): side by side (combine = "concat") or as a
+weighted mean of the aligned vectors (combine = "mean", e.g. the 1st place's 0.7 GloVe + 0.3 paragram).
+The vocabulary is the union of the files' words in the first file's frequency order (capped by
+vocab_limit); a word a file lacks gets zeros there.
 """
 from __future__ import annotations
 
@@ -16,9 +21,10 @@ import argparse
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, ClassVar, Iterator
 
 import numpy as np
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 import core  # noqa: F401  (environment for TensorFlow)
 from core.cli import entry_point
@@ -32,33 +38,46 @@ PUNCTUATION = r"([^\p{L}\p{N}\p{M}\s'])"
 def read_vectors(path: Path, vocab_limit: int | None = None) -> tuple[list[str], np.ndarray]:
     """(tokens, float32 vectors [n, dim]) in file order, which is frequency order for these files."""
     path = Path(path)
-    if not path.exists():
-        raise PipelineError(f"{path}: word-vector file not found")
-    reader = _read_word2vec_binary if path.suffix == ".bin" else _read_text
-    tokens, vectors = reader(path, vocab_limit)
+    tokens, vectors = [], []
+    for token, vector in entries(path)[1]:
+        tokens.append(token)
+        vectors.append(vector())
+        if vocab_limit and len(tokens) >= vocab_limit:
+            break
     if not tokens:
         raise PipelineError(f"{path}: no vectors found; expected lines of 'token v1 ... vD'")
     return tokens, np.asarray(vectors, dtype=np.float32)
 
 
-def _read_text(path: Path, limit: int | None):
+Entries = Iterator[tuple[str, Callable[[], np.ndarray]]]
+
+
+def entries(path: Path) -> tuple[int, Entries]:
+    """(dim, the file's (token, vector()) pairs in file order): a vector is parsed only when asked for."""
+    path = Path(path)
+    if not path.exists():
+        raise PipelineError(f"{path}: word-vector file not found")
+    return (_word2vec_binary if path.suffix == ".bin" else _text)(path)
+
+
+def _text(path: Path) -> tuple[int, Entries]:
     with open(path, "rb") as f:
         first = f.readline().split()
-        has_header = len(first) == 2 and all(x.isdigit() for x in first)   # fastText .vec
-        dim = int(first[1]) if has_header else _text_dim(path)
-        if not has_header:
-            f.seek(0)
-        tokens, vectors = [], []
-        for line_no, raw in enumerate(tqdm(f, desc=f"reading {path.name}", unit=" vectors", mininterval=2),
-                                      start=2 if has_header else 1):
-            fields = raw.rstrip(b"\r\n").split(b" ")
-            if len(fields) < dim + 1:
-                raise PipelineError(f"{path}: line {line_no} has {len(fields) - 1} numbers, expected {dim}")
-            tokens.append(b" ".join(fields[:-dim]).decode("utf-8", errors="ignore"))
-            vectors.append(np.array(fields[-dim:], dtype=np.float32))
-            if limit and len(tokens) >= limit:
-                break
-    return tokens, vectors
+    has_header = len(first) == 2 and all(x.isdigit() for x in first)   # fastText .vec
+    dim = int(first[1]) if has_header else _text_dim(path)
+
+    def rows():
+        with open(path, "rb") as f:
+            if has_header:
+                f.readline()
+            for line_no, raw in enumerate(tqdm(f, desc=f"reading {path.name}", unit=" vectors", mininterval=2),
+                                          start=2 if has_header else 1):
+                fields = raw.rstrip(b"\r\n").split(b" ")
+                if len(fields) < dim + 1:
+                    raise PipelineError(f"{path}: line {line_no} has {len(fields) - 1} numbers, expected {dim}")
+                yield (b" ".join(fields[:-dim]).decode("utf-8", errors="ignore"),
+                       lambda numbers=fields[-dim:]: np.array(numbers, dtype=np.float32))
+    return dim, rows()
 
 
 def _text_dim(path: Path, sample: int = 100) -> int:
@@ -68,21 +87,23 @@ def _text_dim(path: Path, sample: int = 100) -> int:
     return min(counts) - 1
 
 
-def _read_word2vec_binary(path: Path, limit: int | None):
+def _word2vec_binary(path: Path) -> tuple[int, Entries]:
     with open(path, "rb") as f:
         count, dim = (int(x) for x in f.readline().split())
-        count = min(count, limit) if limit else count
-        tokens, vectors = [], np.empty((count, dim), dtype=np.float32)
-        for i in tqdm(range(count), desc=f"reading {path.name}", unit=" vectors", mininterval=2):
-            token = bytearray()
-            while (ch := f.read(1)) != b" ":
-                if not ch:
-                    raise PipelineError(f"{path}: ends inside vector {i + 1} of {count}; the file is truncated")
-                if ch != b"\n":
-                    token += ch
-            tokens.append(token.decode("utf-8", errors="ignore"))
-            vectors[i] = np.frombuffer(f.read(4 * dim), dtype="<f4")
-    return tokens, vectors
+
+    def rows():
+        with open(path, "rb") as f:
+            f.readline()
+            for i in tqdm(range(count), desc=f"reading {path.name}", unit=" vectors", mininterval=2):
+                token = bytearray()
+                while (ch := f.read(1)) != b" ":
+                    if not ch:
+                        raise PipelineError(f"{path}: ends inside vector {i + 1} of {count}; the file is truncated")
+                    if ch != b"\n":
+                        token += ch
+                data = f.read(4 * dim)
+                yield token.decode("utf-8", errors="ignore"), lambda data=data: np.frombuffer(data, dtype="<f4")
+    return dim, rows()
 
 
 def usable_vocabulary(tokens: list[str], vectors: np.ndarray, lowercase: bool) -> tuple[list[str], np.ndarray]:
@@ -90,10 +111,53 @@ def usable_vocabulary(tokens: list[str], vectors: np.ndarray, lowercase: bool) -
     keep, seen = [], set()
     for i, token in enumerate(tokens):
         token = token.lower() if lowercase else token
-        if token and len(token.split()) == 1 and token.strip() == token and token not in seen:
+        if usable(token) and token not in seen:
             seen.add(token)
             keep.append(i)
     return [tokens[i].lower() if lowercase else tokens[i] for i in keep], vectors[keep]
+
+
+def usable(token: str) -> bool:
+    """A token the in-graph tokenizer can produce: one word, no surrounding space."""
+    return bool(token) and len(token.split()) == 1 and token.strip() == token
+
+
+def combined_vectors(paths: list[Path], vocab_limit: int | None, lowercase: bool, combine: str,
+                     weights: tuple[float, ...] | None = None) -> tuple[list[str], np.ndarray]:
+    """Several files' vectors aligned on one vocabulary, then side by side ("concat") or a weighted mean ("mean").
+
+    The vocabulary is the first file's usable words in its order (its first vocab_limit lines, as a
+    single-file module reads), then each later file's new words in its order, up to vocab_limit in all.
+    A word a file lacks is zeros there; the first spelling of a word in a file gives its vector there.
+    """
+    tokens, first = usable_vocabulary(*read_vectors(paths[0], vocab_limit), lowercase)
+    index = {token: row for row, token in enumerate(tokens)}
+    tables = [first]
+    for path in paths[1:]:
+        dim, rows = entries(path)
+        found: dict[int, np.ndarray] = {}
+        for token, vector in rows:
+            token = token.lower() if lowercase else token
+            row = index.get(token)
+            if row is None and usable(token) and not (vocab_limit and len(tokens) >= vocab_limit):
+                row = index[token] = len(tokens)
+                tokens.append(token)
+            if row is not None and row not in found:
+                found[row] = vector()
+                if vocab_limit and len(found) == len(tokens) == vocab_limit:
+                    break                     # every word has its vector here and no new word fits
+        table = np.zeros((len(tokens), dim), np.float32)
+        if found:
+            table[list(found)] = np.stack(list(found.values()))
+        tables.append(table)
+    tables = [np.concatenate([t, np.zeros((len(tokens) - len(t), t.shape[1]), np.float32)]) for t in tables]
+    if combine == "concat":
+        return tokens, np.concatenate(tables, axis=1)
+    dims = {str(p): t.shape[1] for p, t in zip(paths, tables)}
+    if len(set(dims.values())) > 1:
+        raise PipelineError(f'combine = "mean" needs vectors of one size, but {dims}; use combine = "concat"')
+    weights = weights or (1 / len(tables),) * len(tables)
+    return tokens, sum(np.float32(w) * t for w, t in zip(weights, tables)).astype(np.float32)
 
 
 def export_word_module(dest: Path, tokens: list[str], vectors: np.ndarray, oov_buckets: int = 1000,
@@ -133,37 +197,65 @@ def export_word_module(dest: Path, tokens: list[str], vectors: np.ndarray, oov_b
 @dataclass(frozen=True)
 class WordVectorOptions:
     """The [modules] table of the builder "word-vectors"."""
-    vectors: str                      # the word-vector file; relative paths are under the workspace
+    vectors: str | tuple[str, ...]    # the word-vector file, or a list of them; relative paths are under the workspace
     vocab_limit: int | None = None    # keep the first N (most frequent) words
     lowercase: bool = False           # lower-case texts and vocabulary
     oov_buckets: int = 1000
+    combine: str = "concat"           # several files: "concat" (side by side) or "mean" (weighted, one size)
+    weights: tuple[float, ...] | None = None   # combine = "mean": one per file, e.g. [0.7, 0.3]; default equal
+    LATER: ClassVar[tuple[str, ...]] = ("combine", "weights")   # left out of the stamp at their defaults
+
+    def files(self) -> tuple[str, ...]:
+        return self.vectors if isinstance(self.vectors, tuple) else (self.vectors,)
+
+    def problems(self) -> list[str]:
+        n = len(self.files())
+        return [rule for wrong, rule in (
+            (n == 0, "vectors must name at least one file"),
+            (self.combine not in ("concat", "mean"), 'combine must be "concat" or "mean"'),
+            (self.weights is not None and self.combine != "mean", 'weights need combine = "mean"'),
+            (self.weights is not None and len(self.weights) != n,
+             f"weights must give one number per vectors file ({n}), not {len(self.weights or ())}"),
+            (self.weights is not None and any(w < 0 for w in self.weights), "weights must not be negative"),
+        ) if wrong]
 
 
-def vectors_file(options: WordVectorOptions) -> Path:
-    path = Path(options.vectors)
-    return path if path.is_absolute() else workspace() / path
+def vectors_files(options: WordVectorOptions) -> list[Path]:
+    """The module's word-vector files; relative paths are under the workspace."""
+    return [path if path.is_absolute() else workspace() / path for path in map(Path, options.files())]
 
 
 def build(dest: Path, options: WordVectorOptions) -> Path:
-    """The [modules] builder "word-vectors"."""
-    tokens, vectors = read_vectors(vectors_file(options), options.vocab_limit)
+    """The [modules] builder "word-vectors": one file as it is, several combined (`combined_vectors`)."""
+    files = vectors_files(options)
+    if len(files) == 1:
+        tokens, vectors = read_vectors(files[0], options.vocab_limit)
+    else:
+        tokens, vectors = combined_vectors(files, options.vocab_limit, options.lowercase, options.combine,
+                                           options.weights)
     return export_word_module(dest, tokens, vectors, options.oov_buckets, options.lowercase)
 
 
 @entry_point
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description="Export a word-vector file as a TF Hub text-embedding module.")
-    parser.add_argument("--vectors", type=Path, required=True)
+    parser = argparse.ArgumentParser(description="Export word-vector files as a TF Hub text-embedding module.")
+    parser.add_argument("--vectors", type=Path, required=True, nargs="+", help="one file, or several to combine")
     parser.add_argument("--name", required=True, help="the module folder: models/hub/<name>/")
     parser.add_argument("--vocab-limit", type=int, default=None, help="keep the first N (most frequent) words")
     parser.add_argument("--lowercase", action="store_true", help="lower-case texts and vocabulary")
     parser.add_argument("--oov-buckets", type=int, default=1000)
+    parser.add_argument("--combine", default="concat", help="several files: concat or mean")
+    parser.add_argument("--weights", type=float, nargs="+", default=None, help="--combine mean: one per file")
     args = parser.parse_args(argv)
-    if not args.name or not str(args.vectors):
+    if not args.name or not all(str(v) for v in args.vectors):
         raise PipelineError("usage: make module VECTORS=path NAME=name")
-    dest = build(hub_dir() / args.name, WordVectorOptions(str(args.vectors.resolve()), args.vocab_limit,
-                                                          args.lowercase, args.oov_buckets))
-    print(f"{dest}: text-embedding module from {args.vectors}")
+    files = tuple(str(v.resolve()) for v in args.vectors)
+    options = WordVectorOptions(files[0] if len(files) == 1 else files, args.vocab_limit, args.lowercase,
+                                args.oov_buckets, args.combine, tuple(args.weights) if args.weights else None)
+    if problems := options.problems():
+        raise PipelineError("; ".join(problems))
+    dest = build(hub_dir() / args.name, options)
+    print(f"{dest}: text-embedding module from {', '.join(map(str, args.vectors))}")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
 Written by `make kernel` (submit/kernel.py); edit the project, not this file. The project code
 travels inside this script (CODE: a base64 zip of its .py files and pipeline.toml), so the code
 that runs is exactly the code that wrote it. The competition's files are read from
-/kaggle/input/<slug>/; hub modules come from attached datasets / Kaggle Models.
+/kaggle/input/<slug>/; hub modules come from attached datasets / Kaggle Models, or are built here
+from the competition's embeddings. It starts by checking that the kernel's tensorflow, tf_keras,
+tensorflow_hub and tensorflow_text match the pipeline's pins (requirements.txt, major.minor).
 
     python kernel.py [--dry-run]     (--dry-run: prepare the workspace, print the stages, run nothing)
 """
@@ -26,6 +28,39 @@ WORKING = Path(os.environ.get("KERNEL_WORKING_ROOT", "/kaggle/working"))
 SCRATCH = Path(os.environ.get("KERNEL_SCRATCH_ROOT", "/kaggle/temp"))   # not kept as kernel output
 
 
+def installed_versions():
+    """module -> the installed distribution's version (None: not installed), for the modules the pipeline pins."""
+    from importlib import metadata
+    dists = metadata.packages_distributions()
+    found = {}
+    for module in SETTINGS["requires"]:
+        names = dists.get(module, [])
+        names = sorted(names, key=lambda n: n.replace("_", "-").lower() != module.replace("_", "-"))
+        found[module] = metadata.version(names[0]) if names else None
+    return found
+
+
+def version_problems(found):
+    """What differs from the pipeline's pins (major.minor), given module -> version (None: missing)."""
+    problems = []
+    for module, wanted in SETTINGS["requires"].items():
+        have = found.get(module)
+        if have is None:
+            problems.append(f"{module} is not installed (needs {wanted}.x)")
+        elif ".".join(have.split(".")[:2]) != wanted:
+            problems.append(f"{module} is {have} (needs {wanted}.x)")
+    return problems
+
+
+def check_versions(found=None):
+    """Stop at once, with one message, when the kernel's packages are not the ones the pipeline was tested with."""
+    problems = version_problems(installed_versions() if found is None else found)
+    if problems:
+        sys.exit("error: this kernel's packages differ from the pipeline's requirements.txt: " + "; ".join(problems)
+                 + ". Pin requirements.txt to the kernel's versions and test again, or attach the pinned wheels "
+                 "as a dataset and pip install them (--no-index) before this script")
+
+
 def find_dirs(root, accept, depth=6):
     """Folders under root (breadth first, at most `depth` deep) for which accept(path) is true."""
     level, found = [root], []
@@ -44,7 +79,7 @@ def unpack_code():
 
 def competition_dir():
     slug, test = SETTINGS["slug"], SETTINGS["test"]
-    for candidate in (INPUT / slug, INPUT / "competitions" / slug):
+    for candidate in (INPUT / slug, INPUT / "competitions" / slug, INPUT):
         if (candidate / test).exists():
             return candidate
     found = find_dirs(INPUT, lambda p: (p / test).exists(), depth=3)
@@ -53,14 +88,30 @@ def competition_dir():
     return found[0]
 
 
-def link_inputs(workspace, source):
-    """input/ of the workspace = symlinks to the (read-only) competition files, embeddings included."""
+def link_inputs(workspace, source, dry_run=False):
+    """input/ of the workspace = symlinks to the (read-only) competition files, embeddings included.
+
+    Where the competition ships its embeddings as embeddings.zip instead of a folder, the word-vector files
+    the modules need (SETTINGS["vectors"], paths under input/) are extracted from it into scratch space.
+    """
     target = workspace / "input"
     target.mkdir(parents=True, exist_ok=True)
     for entry in source.iterdir():
         link = target / entry.name
         if not link.exists():
             link.symlink_to(entry)
+    wanted = [n for n in SETTINGS["vectors"] if n.startswith("embeddings/") and not (target / n).exists()]
+    archive = source / "embeddings.zip"
+    if wanted and archive.is_file():
+        unzipped = SCRATCH / "embeddings"
+        with zipfile.ZipFile(archive) as z:
+            inside = set(z.namelist())
+            for member in (n.removeprefix("embeddings/") for n in wanted):   # the archive holds glove.840B.300d/...
+                if member in inside and not (unzipped / member).exists():
+                    print(f"+ unzip {archive.name} {member}", flush=True)
+                    dry_run or z.extract(member, unzipped)
+        if not (target / "embeddings").exists():
+            (target / "embeddings").symlink_to(unzipped, target_is_directory=True)
 
 
 def attached_module(name):
@@ -77,11 +128,12 @@ def prepare_modules(workspace):
         source = attached_module(name)
         if source is not None:
             (hub / name).exists() or (hub / name).symlink_to(source)
-        elif builder == "word-vectors":
+        elif name in SETTINGS["build"]:       # a word-vector module over the competition's own embeddings
             to_build.append(name)
         else:
-            sys.exit(f"error: module {name!r} is not attached: upload models/hub/{name}/ as a Kaggle dataset, add "
-                     f"it to dataset_sources in [kaggle] of pipeline.toml, and run `make kernel` again")
+            sys.exit(f"error: module {name!r} ({builder}) is not attached: `make kernel-dataset` and upload it as a "
+                     f"Kaggle dataset, add it to dataset_sources in [kaggle] of pipeline.toml, and run `make kernel` "
+                     f"again")
     return to_build
 
 
@@ -117,9 +169,10 @@ def stages(to_build):
 
 
 def main(dry_run=False):
+    check_versions()
     code = unpack_code()
     workspace = SCRATCH / "workspace"
-    link_inputs(workspace, competition_dir())
+    link_inputs(workspace, competition_dir(), dry_run)
     to_build = prepare_modules(workspace)
     env = dict(os.environ, PIPELINE_ROOT=str(workspace), CONFIG=str(write_config(code)),
                PYTHONPATH=str(code), TF_USE_LEGACY_KERAS="1")

@@ -1,17 +1,23 @@
 """Fine-tuning MiniLM on a CPU: frozen, partial (the top 1, 2, 3 layers on cached lower states) and full.
 
-    python -m tests.benchmarks.bench_finetune [--parts frozen,partial1,partial2,partial3,full,torch]
+    python -m tests.benchmarks.bench_finetune [--parts blend,frozen,partial1,partial2,partial3,full,torch]
                                               [--partial-folds 5] [--fresh]          (make bench ONLY=finetune)
 
 On the shared sample's local competition (the quality bench's split and folds, input.local_competition
 and folds.make_folds with the catalogue's seed) in a workspace of its own, submit/bench-finetune/, with
 the minilm module built there by the current code (the quality bench's submit/bench/ is wiped by it).
-Each variant is a model table derived from the catalogue (pipeline.toml) and trained by the pipeline:
+Each variant is a catalogue model (pipeline.toml), or a copy of one with other trainable_layers, trained
+by the pipeline:
   frozen    `minilm-tokens`: the pooling head on MiniLM's cached last-layer token states;
-  partialN  `minilm-partial` with trainable_layers = N (1, 2, 3): the top N layers fine-tuned per fold;
+  partial2  `minilm-partial` (trainable_layers = 2): the top 2 layers fine-tuned per fold on cached states;
+  partialN  a copy of it with trainable_layers = N (1, 3);
   full      `minilm-tuned`: the whole module fine-tuned inside the step, on fold 0 only (~12 min a fold);
   torch     the full recipe in PyTorch + transformers on fold 0, an outside reference, in a venv of its own
-            (tests/benchmarks/torch_reference.py; skipped, saying why, when torch cannot be installed).
+            (tests/benchmarks/torch_reference.py; skipped, saying why, when torch cannot be installed);
+  blend     every member of the default blend (on all folds), then that blend with and without
+            minilm-partial: what the partial member adds to the CPU default;
+  speed     training steps alone, timed in this process's CPU seconds (which other jobs on the cores barely
+            move): full fine-tuning against partial n = 1, 2, 3 on the same 1,024 rows, tracing excluded.
 Finished folds are kept between runs (the pipeline resumes); --fresh starts from an empty workspace.
 Seconds are wall time on this machine (shared cores inflate them); examples/s = training rows x epochs /
 the folds' seconds (their evaluation and prediction included); the one-off cache is reported apart.
@@ -36,13 +42,15 @@ import numpy as np
 from core.artifacts import read_json, write_json
 from core.paths import REPO, SHARED_SAMPLE, submit_dir
 
-PARTS = ("frozen", "partial1", "partial2", "partial3", "full", "torch")
-# part -> (catalogue table it copies, overrides, folds it trains: None = all)
-VARIANTS = {"frozen": ("minilm-tokens", {}, None),
-            "partial1": ("minilm-partial", {"trainable_layers": 1}, None),
-            "partial2": ("minilm-partial", {"trainable_layers": 2}, None),
-            "partial3": ("minilm-partial", {"trainable_layers": 3}, None),
-            "full": ("minilm-tuned", {}, [0])}
+PARTS = ("blend", "frozen", "partial1", "partial2", "partial3", "full", "torch", "speed")
+SPEED_ROWS = 1024
+PARTIAL = "minilm-partial"      # the catalogue's partial member; the blend part measures the default without it
+# part -> (the catalogue model, the overrides of its copy (None: the model itself), folds it trains: None = all)
+VARIANTS = {"frozen": ("minilm-tokens", None, None),
+            "partial1": (PARTIAL, {"trainable_layers": 1}, None),
+            "partial2": (PARTIAL, None, None),
+            "partial3": (PARTIAL, {"trainable_layers": 3}, None),
+            "full": ("minilm-tuned", None, [0])}
 TORCH_REQUIREMENTS = ["torch==2.13.0", "transformers"]  # 2.13.0: the CPU build this machine keeps for pip
 
 
@@ -51,18 +59,27 @@ def workspace() -> Path:
 
 
 def model_name(part: str) -> str:
-    return f"bench-{part}"
+    base, overrides, _ = VARIANTS[part]
+    return base if overrides is None else f"bench-{part}"
 
 
-def bench_config(partial_folds: int) -> str:
-    """The catalogue plus one table per variant (enabled, so that nothing else decides for it)."""
+def bench_config() -> str:
+    """The catalogue, a table per copied variant, and the default blend without minilm-partial."""
     text = (REPO / "pipeline.toml").read_text(encoding="utf-8")
-    models = tomllib.loads(text)["models"]
+    raw = tomllib.loads(text)
     tables = []
     for part, (base, overrides, _) in VARIANTS.items():
-        table = {**models[base], **overrides, "enabled": True}
-        tables.append(f"\n[models.{model_name(part)}]\n" + "".join(f"{k} = {_toml(v)}\n" for k, v in table.items()))
+        if overrides is not None:
+            tables.append(_table(f"models.{model_name(part)}", {**raw["models"][base], **overrides}))
+    default = raw["ensemble"]["default"]
+    blend = raw["blends"][default]
+    tables.append(_table(f"blends.{default}-without-partial",
+                         {**blend, "members": [m for m in blend["members"] if m != PARTIAL]}))
     return text + "\n# ---- bench_finetune's variants ----" + "".join(tables)
+
+
+def _table(name: str, table: dict) -> str:
+    return f"\n[{name}]\n" + "".join(f"{k} = {_toml(v)}\n" for k, v in table.items())
 
 
 def _toml(value) -> str:
@@ -101,16 +118,33 @@ def python(args: list[str], ws: Path) -> None:
     subprocess.run([sys.executable, *args], cwd=REPO, env=environment(ws), check=True)
 
 
-def prepare(ws: Path, fresh: bool, partial_folds: int) -> None:
-    """The local competition, its folds and the minilm module, in the bench's own workspace."""
+def prepare(ws: Path, fresh: bool, blend: bool) -> None:
+    """The local competition, its folds and the modules (minilm; all for the blend), in the bench's workspace."""
     if fresh and ws.exists():
         shutil.rmtree(ws)
     ws.mkdir(parents=True, exist_ok=True)
-    (ws / "pipeline.toml").write_text(bench_config(partial_folds), encoding="utf-8")
+    (ws / "pipeline.toml").write_text(bench_config(), encoding="utf-8")
     if not (ws / "input" / "train.csv").exists():
         python(["-m", "input.local_competition", "--source", str(SHARED_SAMPLE)], ws)
     python(["-m", "folds.make_folds"], ws)
-    python(["-m", "models.modules.build", "--name", "minilm"], ws)
+    python(["-m", "models.modules.build"] + ([] if blend else ["--name", "minilm"]), ws)
+
+
+def run_blend(ws: Path) -> dict:
+    """Every member of the default blend trained (all folds), then the blend with and without minilm-partial."""
+    with inside(ws) as (cfg, _, _):
+        default = cfg.default_blend
+        members = cfg.blend(default).members
+    start = time.time()
+    for member in members:
+        python(["-m", "models.train", "--model", member], ws)
+    trained = time.time() - start
+    blends = (default, f"{default}-without-partial")
+    for blend in blends:
+        python(["-m", "ensembles.blend", "--blend", blend], ws)
+    seconds = {m: read_json(ws / "models" / m / "metrics.json")["wall_seconds"] for m in members}
+    return {"members": members, "train_seconds": trained, "blend_seconds": time.time() - start - trained,
+            "member_seconds": seconds, "blends": {b: read_json(ws / "ensembles" / b / "metrics.json") for b in blends}}
 
 
 def train_part(part: str, folds: list[int], k: int, ws: Path) -> None:
@@ -207,6 +241,58 @@ def torch_reference(ws: Path, spec) -> dict:
     return result
 
 
+# ---- training speed, in CPU seconds ----
+
+def speed(ws: Path, rows: int = SPEED_ROWS) -> list[dict]:
+    """One epoch over the same `rows` fold-0 training rows per way of fine-tuning, after a warm-up fit that
+    traces the step: wall and CPU seconds of the fit alone (no evaluation, no prediction)."""
+    import dataclasses
+
+    import tf_keras as keras
+    from models.handles import hub_layers, resolve_handles
+    from models.keras_model import bucketed_dataset, module_model, token_dataset
+    from models.embed_cache import token_lengths
+    from models.partial import bottom_states, bucketed_rows, partial_model
+    out = []
+    with inside(ws) as (cfg, train, fold):
+        y = train.target.astype(np.float32)
+        chosen = np.flatnonzero(fold != 0)[:rows]
+        full = cfg.model("minilm-tuned")
+        keras.utils.set_random_seed(0)
+        layers = hub_layers(full, cfg)
+        model = module_model(full, layers, steps_per_epoch=rows // full.batch_size)
+        lengths = token_lengths(layers[0].resolved_object, train.texts[chosen])
+        data = bucketed_dataset(train.texts[chosen], y[chosen], lengths, full.batch_size, 0)
+        out.append(_timed_fit("full fine-tuning (minilm-tuned)", model, data, data.take(2), len(chosen)))
+        [module] = resolve_handles(full, cfg)
+        for n in (1, 2, 3):
+            spec = dataclasses.replace(cfg.model(PARTIAL), trainable_layers=n)
+            values, offsets = bottom_states(module, train.texts, "train", n)
+            model = partial_model(spec, module, values.shape[1], rows // spec.batch_size)
+            order = bucketed_rows(chosen, np.diff(offsets), spec.batch_size, 0)
+            data = token_dataset(values, offsets, order, y, spec.batch_size)
+            out.append(_timed_fit(f"partial, top {n} layer{'s' * (n > 1)}", model, data, data.take(2), len(chosen)))
+    return out
+
+
+def _timed_fit(label: str, model, data, warm_up, examples: int) -> dict:
+    model.fit(warm_up, epochs=1, verbose=0)           # traces the step: not throughput
+    wall, cpu = time.perf_counter(), time.process_time()
+    model.fit(data, epochs=1, verbose=0)
+    return {"label": label, "wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu,
+            "examples": examples}
+
+
+def speed_lines(rows: list[dict]) -> list[str]:
+    base = rows[0]
+    lines = ["", f"Training steps alone, {base['examples']:,} fold-0 rows, one epoch after a warm-up (CPU seconds: "
+             "this process's, barely moved by other jobs):", "",
+             "| way | wall s | CPU s | examples per CPU s | vs full |", "|---|---|---|---|---|"]
+    lines += [f"| {r['label']} | {r['wall']:.1f} | {r['cpu']:.1f} | {r['examples'] / r['cpu']:,.1f} "
+              f"| {base['cpu'] / r['cpu']:.1f}x |" for r in rows]
+    return lines
+
+
 # ---- the table ----
 
 def scores(part: str, ws: Path, k: int) -> dict:
@@ -240,7 +326,21 @@ def scores(part: str, ws: Path, k: int) -> dict:
     return row
 
 
-def section(results: dict[str, dict], torch: dict | None, k: int, spent: float) -> str:
+def blend_lines(blend: dict) -> list[str]:
+    default = next(iter(blend["blends"]))
+    lines = ["", f"The default blend `{default}` (members: {', '.join(blend['members'])}), trained here on all "
+             f"folds, with and without {PARTIAL}:", "", "| blend | OOF F1 | nested F1 | AUC |", "|---|---|---|---|"]
+    for name, m in blend["blends"].items():
+        lines.append(f"| {name} | {_f(m['score']['oof'])} | {_f(m['score']['nested'])} | {_f(m['oof']['auc'])} |")
+    per_member = ", ".join(f"{m} {s / 60:.1f}" for m, s in blend["member_seconds"].items())
+    lines += ["", f"- training every member took {blend['train_seconds'] / 60:.1f} min (caches as the workspace held "
+              f"them; per member, "
+              f"minutes: {per_member}); the blends {blend['blend_seconds'] / 60:.1f} min (both)"]
+    return lines
+
+
+def section(results: dict[str, dict], torch: dict | None, k: int, spent: float, blend: dict | None = None,
+            speeds: list[dict] | None = None) -> str:
     title = "## Fine-tuning MiniLM on a CPU: frozen, partial (top n layers on cached states), full\n"
     lines = [title, f"Shared sample's local competition (15,999 train rows, {k} folds), {os.cpu_count()} CPU cores "
              "shared with other jobs: seconds are upper bounds. OOF figures over the folds each variant ran "
@@ -249,7 +349,7 @@ def section(results: dict[str, dict], torch: dict | None, k: int, spent: float) 
              "| s a fold | one-off cache s |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     names = {"frozen": "frozen (minilm-tokens: pooling head on cached last-layer states)",
              "partial1": "partial, top 1 layer (trainable_layers = 1)",
-             "partial2": "partial, top 2 layers (minilm-partial)",
+             "partial2": "partial, top 2 layers (minilm-partial, trainable_layers = 2)",
              "partial3": "partial, top 3 layers", "full": "full fine-tuning (minilm-tuned), fold 0 only"}
     for part, r in results.items():
         if not r:
@@ -273,6 +373,10 @@ def section(results: dict[str, dict], torch: dict | None, k: int, spent: float) 
         lines += ["", f"- partial n = 2 against full fine-tuning: {two['examples_per_second'] / full['examples_per_second']:.1f}x "
                   f"the examples/s (target 3x); fold-0 AUC {two['fold0']['auc'] - full['fold0']['auc']:+.4f} "
                   "(target: within 0.003)"]
+    if speeds:
+        lines += speed_lines(speeds)
+    if blend:
+        lines += blend_lines(blend)
     lines.append(f"- bench wall time {spent / 60:.1f} min; load average at the end {os.getloadavg()[0]:.1f}")
     return "\n".join(lines) + "\n"
 
@@ -285,8 +389,9 @@ def run(parts: str = ",".join(PARTS), partial_folds: int = 5, fresh: bool = Fals
     if unknown:
         raise SystemExit(f"unknown part(s) {unknown}; known: {', '.join(PARTS)}")
     start, ws = time.time(), workspace()
-    prepare(ws, fresh, partial_folds)
+    prepare(ws, fresh, "blend" in chosen)
     k = tomllib.loads((ws / "pipeline.toml").read_text())["folds"]["k"]
+    blend = run_blend(ws) if "blend" in chosen else None
     for part in (p for p in VARIANTS if p in chosen):
         print(f"== bench_finetune: {part}", flush=True)
         train_part(part, folds_of(part, partial_folds, k), k, ws)
@@ -298,8 +403,9 @@ def run(parts: str = ",".join(PARTS), partial_folds: int = 5, fresh: bool = Fals
         torch = torch_reference(ws, spec)
         if "held" in torch:
             torch.update(_torch_scores(ws, torch))
+    speeds = speed(ws) if "speed" in chosen else None
     results = {p: scores(p, ws, k) for p in VARIANTS if p in chosen}
-    return section(results, torch, k, time.time() - start)
+    return section(results, torch, k, time.time() - start, blend, speeds)
 
 
 def _torch_scores(ws: Path, torch: dict) -> dict:

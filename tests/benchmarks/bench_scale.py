@@ -102,15 +102,32 @@ def stages() -> list[tuple[str, list[str]]]:
                ("submit", ["submit.make_submission", "--blend", "scale"])])
 
 
-def measure(command: list[str], env: dict, log) -> tuple[float, float]:
-    """(peak RSS in GB of the process and its children, wall seconds); raises when the stage fails."""
+def measure(command: list[str], env: dict, log) -> tuple[float, float, float]:
+    """(peak RSS in GB, peak anonymous RSS in GB, wall seconds) of one stage; raises when it fails.
+
+    Read from /proc twice a second: VmHWM (the peak resident set) and RssAnon. The peak RSS counts the pages
+    of memory-mapped caches that the stage read; those are the page cache's, clean and reclaimable, so the
+    anonymous part is what a memory limit must hold.
+    """
     start = time.time()
     process = subprocess.Popen([sys.executable, "-m", *command], cwd=REPO, env=env, stdout=log, stderr=log)
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
+    peak = anonymous = 0
+    while process.poll() is None:
+        status = _status(process.pid)
+        peak, anonymous = max(peak, status.get("VmHWM", 0)), max(anonymous, status.get("RssAnon", 0))
+        time.sleep(0.5)
     if process.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} exited {process.returncode}; see {log.name}")
-    return usage.ru_maxrss / 2 ** 20, time.time() - start
+    return peak / 2 ** 20, anonymous / 2 ** 20, time.time() - start
+
+
+def _status(pid: int) -> dict[str, int]:
+    """The kB fields of /proc/<pid>/status (empty once the process is gone)."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return {}
+    return {k: int(v.split()[0]) for k, _, v in (line.partition(":") for line in lines) if v.strip().endswith("kB")}
 
 
 def disk_gb(folder: Path) -> float:
@@ -130,11 +147,13 @@ def run_fraction(fraction: float) -> dict:
     env.pop("FORCE", None)
     out = {"rows": sizes}
     with open(folder / "stages.log", "w") as log:
+        subprocess.run([sys.executable, "-m", "models.modules.build"], cwd=REPO, env=env, stdout=log, stderr=log,
+                       check=True)                  # built once, shared, not measured
         for stage, command in stages():
             before = disk_gb(folder)
             print(f"scale 1/{round(1 / fraction)}: {stage}", flush=True)
-            rss, seconds = measure(command, env, log)
-            out[stage] = (rss, disk_gb(folder) - before, seconds)
+            rss, anonymous, seconds = measure(command, env, log)
+            out[stage] = (rss, anonymous, disk_gb(folder) - before, seconds)
     out["workspace"] = disk_gb(folder)
     return out
 
@@ -147,30 +166,60 @@ def extrapolate(small: float, large: float, f_small: float, f_large: float) -> f
 
 def section(runs: dict[float, dict]) -> str:
     (f1, a), (f2, b) = sorted(runs.items())
+    n1, n2 = round(1 / f1), round(1 / f2)
     lines = ["## Scale: the competition's real size", "",
              f"{a['rows']['train']:,} / {b['rows']['train']:,} train and {a['rows']['test']:,} / "
-             f"{b['rows']['test']:,} test questions (1/{round(1 / f1)} and 1/{round(1 / f2)} of the real size); "
-             f"full size ({FULL_TRAIN:,} + {FULL_TEST:,}) extrapolated linearly from the two. Targets: peak RSS "
-             f"<= {KERNEL_RAM_GB} GB a stage, workspace <= {KERNEL_DISK_GB} GB.", "",
-             f"| stage | RSS 1/{round(1 / f1)} | RSS 1/{round(1 / f2)} | RSS full | disk full | "
-             f"time 1/{round(1 / f1)} | time 1/{round(1 / f2)} | time full | growth of time x2 rows |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             f"{b['rows']['test']:,} test questions (1/{n1} and 1/{n2} of the real size); full size "
+             f"({FULL_TRAIN:,} + {FULL_TEST:,}) extrapolated linearly from the two. Targets: memory <= "
+             f"{KERNEL_RAM_GB} GB a stage, workspace <= {KERNEL_DISK_GB} GB. RSS counts the memory-mapped caches' "
+             f"pages (page cache, reclaimable); anonymous RSS is the process's own memory.", "",
+             f"| stage | RSS 1/{n1} | RSS 1/{n2} | RSS full | anonymous full | disk full | time 1/{n1} | "
+             f"time 1/{n2} | time full | time x2 rows |", "|---|---|---|---|---|---|---|---|---|---|"]
     total = 0.0
     for stage, _ in stages():
-        (ra, da, ta), (rb, db, tb) = a[stage], b[stage]
+        (ra, aa, da, ta), (rb, ab, db, tb) = a[stage], b[stage]
         full_time = extrapolate(ta, tb, f1, f2)
         total += full_time
         lines.append(f"| {stage} | {ra:.2f} GB | {rb:.2f} GB | {extrapolate(ra, rb, f1, f2):.1f} GB | "
-                     f"{max(extrapolate(da, db, f1, f2), 0):.1f} GB | {ta / 60:.1f} min | {tb / 60:.1f} min | "
-                     f"{full_time / 60:.0f} min | {tb / max(ta, 1e-9):.2f}x |")
+                     f"{extrapolate(aa, ab, f1, f2):.1f} GB | {max(extrapolate(da, db, f1, f2), 0):.1f} GB | "
+                     f"{ta / 60:.1f} min | {tb / 60:.1f} min | {full_time / 60:.0f} min | {tb / max(ta, 1e-9):.2f}x |")
     lines += ["", f"Workspace: {a['workspace']:.2f} GB and {b['workspace']:.2f} GB; full size "
               f"{extrapolate(a['workspace'], b['workspace'], f1, f2):.1f} GB. The whole run at full size on these "
-              f"2 cores: about {total / 60:.0f} min (the kernel's GPU and 4 cores: `make plan`)."]
+              f"2 cores: about {total / 60:.0f} min (the kernel's hardware: `make plan`)."]
     return "\n".join(lines)
+
+
+def throughputs(folder: Path, rows: dict) -> dict:
+    """Each model's measured rates in a finished scale workspace, as submit.plan reads them."""
+    from core.artifacts import read_json
+    out = {}
+    for m in MODELS:
+        metrics = read_json(folder / "models" / m / "metrics.json")
+        embed = metrics.get("embed_seconds", 0.0)
+        out[m] = {"embed_texts_per_s": (rows["train"] + rows["test"]) / embed if embed > 1 else None,
+                  "train_examples_per_s": metrics["examples_per_second"],
+                  "epochs": sum(f["epochs"] for f in metrics["folds"]) / len(metrics["folds"])}
+    return out
+
+
+def record_throughputs(folder: Path, rows: dict) -> None:
+    """tests/benchmarks/throughputs.json gains this machine's figures, with the date and the hardware."""
+    import json
+    from datetime import datetime, timezone
+    from submit.plan import THROUGHPUTS, load_throughputs
+    from tests.benchmarks.run import machine
+    gpu = os.environ.get("SCALE_HARDWARE", "CPU")      # a GPU run names its kind: T4, P100, H100
+    table = load_throughputs()
+    table[gpu] = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "machine": machine(),
+                  "rows": rows, "models": throughputs(folder, rows)}
+    THROUGHPUTS.write_text(json.dumps(table, indent=2, sort_keys=True) + "\n")
 
 
 def run(fractions=FRACTIONS) -> str:
     if not SHARED_SAMPLE.exists():
         return f"## Scale\n\nskipped: {SHARED_SAMPLE} not found (the shared real-data sample).\n"
     fractions = tuple(float(f) for f in os.environ.get("SCALE_FRACTIONS", "").split(",") if f) or fractions
-    return section({f: run_fraction(f) for f in fractions})
+    runs = {f: run_fraction(f) for f in fractions}
+    largest = max(runs)
+    record_throughputs(submit_dir() / "bench-scale" / f"1-{round(1 / largest)}", runs[largest]["rows"])
+    return section(runs)

@@ -1,0 +1,44 @@
+"""submit.plan: the kernel's time plan, from measured throughputs only."""
+import pytest
+
+from core.config import load_config
+from core.errors import PipelineError
+from submit import plan
+
+MEASURED = {"CPU": {"date": "2026-12-02", "machine": "2 cores", "models": {
+    "tfidf-lr": {"embed_texts_per_s": None, "train_examples_per_s": 1000.0, "epochs": 1.0},
+    "tiny-frozen": {"embed_texts_per_s": 100.0, "train_examples_per_s": 2000.0, "epochs": 4.0}}}}
+
+
+def test_a_models_minutes_are_embedding_plus_training_over_the_folds():
+    rate = MEASURED["CPU"]["models"]["tiny-frozen"]
+    # 3 folds: each trains on 2/3 of 600 rows for 4 epochs at 2,000 examples/s; 600 + 300 texts at 100/s
+    assert plan.model_minutes(rate, (600, 300), 3) == pytest.approx((900 / 100 + 3 * 4 * 400 / 2000) / 60)
+
+
+def test_hardware_without_a_measurement_is_not_guessed(workspace):
+    p = plan.make_plan(load_config(), (600, 300), MEASURED)
+    assert p.minutes["tiny-frozen"]["T4"] is None and p.minutes["tiny-frozen"]["CPU"] is not None
+    assert "T4" in plan.report(p, MEASURED) and "not measured" in plan.report(p, MEASURED)
+
+
+def test_the_fit_is_judged_on_the_slowest_measured_hardware_when_the_accelerator_is_unmeasured(workspace):
+    p = plan.make_plan(load_config(), (600, 300), MEASURED)
+    assert p.judged_on == "CPU" and p.fits
+
+
+def test_a_plan_over_the_limit_names_the_slowest_models_to_drop(workspace):
+    p = plan.make_plan(load_config(), (6_000_000, 3_000_000), MEASURED)
+    assert not p.fits and p.to_drop()[0] == "tiny-frozen"
+
+
+def test_the_kernel_refuses_a_plan_that_does_not_fit(workspace, monkeypatch):
+    monkeypatch.setattr(plan, "load_throughputs", lambda path=plan.THROUGHPUTS: MEASURED)
+    monkeypatch.setattr(plan, "competition_rows", lambda cfg: (6_000_000, 3_000_000))
+    with pytest.raises(PipelineError, match=r"does not fit .*time_limit_minutes = 120.*Drop tiny-frozen"):
+        plan.require_fit(load_config())
+
+
+def test_a_model_without_any_measurement_cannot_be_judged(workspace):
+    p = plan.make_plan(load_config(), (600, 300), {"CPU": {**MEASURED["CPU"], "models": {}}})
+    assert p.total is None and not p.fits
