@@ -191,7 +191,12 @@ def dataset_source_problems(cfg: Config) -> list[str]:
 
 # Checks `write` makes before it writes anything; each gives the problems it found (empty: none).
 # `make plan`'s time check (submit/plan.py) belongs here too.
-REFUSALS = [external_data_problems, dataset_source_problems]
+def plan_problems(cfg: Config) -> list[str]:
+    from submit.plan import plan_problems as over_time      # the plan reads kernel_models: imported late
+    return over_time(cfg)
+
+
+REFUSALS = [external_data_problems, dataset_source_problems, plan_problems]
 
 
 def refusals(cfg: Config) -> list[str]:
