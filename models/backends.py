@@ -37,7 +37,7 @@ def dask_missing() -> str | None:
     return None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)    # hashed by identity: joblib's Dask backend keeps its jobs' functions in a set
 class FoldJob:
     """A fold function with the submitting process's settings; run in a worker, it trains as it would here."""
     fn: Callable

@@ -39,10 +39,6 @@ class Devices:
         return len(self.names)
 
     @property
-    def gpus(self) -> int:
-        return self.replicas if self.kind == "GPU" else 0
-
-    @property
     def xla(self) -> bool:
         return self.kind == "GPU"
 

@@ -18,6 +18,7 @@ from functools import lru_cache
 import numpy as np
 
 from core.errors import PipelineError
+from models.trainer_base import NetworkTrainer, embed_once
 
 WARMUP = 0.06           # of all planned steps: the learning rates' linear warm-up, then linear decay to 0
 SHUFFLE_BATCHES = 64    # batches shuffled anew each epoch, beyond the fold's fixed random batch order
@@ -54,60 +55,42 @@ def bottom_states(module_path: str, texts: np.ndarray, label: str, n_top: int, p
                                    budget_gb=budget_gb, n_top=n_top)
 
 
-def __getattr__(name: str):
-    # The registry (models.trainers) imports PartialTrainer from here, and PartialTrainer is one of its
-    # NetworkTrainers: made on first use, so that either file may be imported first (a joblib worker that
-    # unpickles a trainer imports this one first) and neither needs the other complete at import time.
-    if name == "PartialTrainer":
-        import models.trainers  # noqa: F401  (when it is this import that runs the registry, the registry asks here)
-        return _trainer_class()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+class PartialTrainer(NetworkTrainer):
+    """trainable_layers = n: the top n module layers + pooling + head train per fold on cached lower states."""
+    path, description = "partial", "top module layers fine-tuned on cached states of the layers below"
 
+    @staticmethod
+    def takes(spec):
+        return spec.kind == "hub" and spec.trainable and spec.trainable_layers is not None
 
-@lru_cache(maxsize=1)
-def _trainer_class():
-    from models.trainers import NetworkTrainer
+    def prepare(self):
+        [module] = self.module_paths()
+        layers = layer_count(self.spec, self.cfg, module)
+        seconds = embed_once(self.states, [module], self.train, self.test)
+        return {"embed_seconds": seconds, "module_layers": layers, "trainable_layers": self.spec.trainable_layers}
 
-    class PartialTrainer(NetworkTrainer):
-        """trainable_layers = n: the top n module layers + pooling + head train per fold on cached lower states."""
-        path, description = "partial", "top module layers fine-tuned on cached states of the layers below"
+    def states(self, module: str, texts: np.ndarray, label: str):
+        """The cached states below the model's trainable layers (in the model's token_precision)."""
+        return bottom_states(module, texts, label, self.spec.trainable_layers, self.spec.token_precision,
+                             self.cfg.workspace.disk_budget_gb)
 
-        @staticmethod
-        def takes(spec):
-            return spec.kind == "hub" and spec.trainable and spec.trainable_layers is not None
-
-        def prepare(self):
-            from models.trainers import _timed
-            [module] = self.module_paths()
-            layers = layer_count(self.spec, self.cfg, module)
-            seconds = _timed(self.states, [module], self.train, self.test)
-            return {"embed_seconds": seconds, "module_layers": layers, "trainable_layers": self.spec.trainable_layers}
-
-        def states(self, module: str, texts: np.ndarray, label: str):
-            """The cached states below the model's trainable layers (in the model's token_precision)."""
-            return bottom_states(module, texts, label, self.spec.trainable_layers, self.spec.token_precision,
-                                 self.cfg.workspace.disk_budget_gb)
-
-        def network(self, spec, fold, dev, batch, y):
-            from models.keras_model import token_dataset
-            [module] = self.module_paths()
-            (values, offsets), (test_values, test_offsets) = (self.states(module, t, name) for t, name in
-                                                              ((self.train.texts, "train"), (self.test.texts, "test")))
-            steps = -(-len(fold.fit_rows) // batch)
-            with dev.strategy.scope():          # a fresh copy of the top layers for every fold (and seed)
-                model = partial_model(spec, module, values.shape[1], steps)
-            lengths = np.diff(offsets)
-            train_data = token_dataset(values, offsets, bucketed_rows(fold.fit_rows, lengths, batch, spec.seed + fold.k),
-                                       y, batch).shuffle(SHUFFLE_BATCHES, seed=spec.seed + fold.k)
-            held = by_length(fold.held_rows, lengths)
-            history = self.fit(model, train_data, token_dataset(values, offsets, held, y, EVAL_BATCH * batch),
-                               spec, fold, steps)
-            return (predict(model, values, offsets, fold.held_rows, EVAL_BATCH * batch),
-                    predict(model, test_values, test_offsets, np.arange(len(test_offsets) - 1), EVAL_BATCH * batch),
-                    history)
-
-    PartialTrainer.__qualname__ = "PartialTrainer"       # pickled by name: models.partial.PartialTrainer
-    return PartialTrainer
+    def network(self, spec, fold, dev, batch, y):
+        from models.keras_model import token_dataset
+        [module] = self.module_paths()
+        (values, offsets), (test_values, test_offsets) = (self.states(module, t, name) for t, name in
+                                                          ((self.train.texts, "train"), (self.test.texts, "test")))
+        steps = -(-len(fold.fit_rows) // batch)
+        with dev.strategy.scope():          # a fresh copy of the top layers for every fold (and seed)
+            model = partial_model(spec, module, values.shape[1], steps)
+        lengths = np.diff(offsets)
+        train_data = token_dataset(values, offsets, bucketed_rows(fold.fit_rows, lengths, batch, spec.seed + fold.k),
+                                   y, batch).shuffle(SHUFFLE_BATCHES, seed=spec.seed + fold.k)
+        held = by_length(fold.held_rows, lengths)
+        history = self.fit(model, train_data, token_dataset(values, offsets, held, y, EVAL_BATCH * batch),
+                           spec, fold, steps)
+        return (predict(model, values, offsets, fold.held_rows, EVAL_BATCH * batch),
+                predict(model, test_values, test_offsets, np.arange(len(test_offsets) - 1), EVAL_BATCH * batch),
+                history)
 
 
 def by_length(rows: np.ndarray, lengths: np.ndarray) -> np.ndarray:

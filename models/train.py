@@ -36,7 +36,8 @@ from folds.make_folds import folds_fingerprint, load_folds
 from models.backends import FoldJob, fold_backend
 from models.devices import describe
 from models.embed_cache import module_fingerprint, texts_fingerprint
-from models.trainers import FoldData, Trainer, save_predictions, trainer_for
+from models.trainer_base import FoldData, Trainer, save_predictions
+from models.trainers import trainer_for
 
 
 LATER_OPTIONS = ("seeds", "trainable_layers", "token_precision",   # model options added after the first stamps

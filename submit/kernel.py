@@ -192,7 +192,7 @@ def dataset_source_problems(cfg: Config) -> list[str]:
 # Checks `write` makes before it writes anything; each gives the problems it found (empty: none).
 # `make plan`'s time check (submit/plan.py) belongs here too.
 def plan_problems(cfg: Config) -> list[str]:
-    from submit.plan import plan_problems as over_time      # the plan reads kernel_models: imported late
+    from submit.plan import plan_problems as over_time      # the plan imports this file: imported late
     return over_time(cfg)
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from core.cli import entry_point
 from core.config import Config, load_config
 from core.paths import REPO, input_dir
+from submit.kernel import kernel_models
 
 THROUGHPUTS = REPO / "tests" / "benchmarks" / "throughputs.json"
 HARDWARE = ("T4", "P100", "H100", "CPU")
@@ -83,7 +84,6 @@ def competition_rows(cfg: Config) -> tuple[int, int]:
 def make_plan(cfg: Config, rows: tuple[int, int] | None = None, throughputs: dict | None = None) -> Plan:
     throughputs = load_throughputs() if throughputs is None else throughputs
     rows = rows or competition_rows(cfg)
-    from submit.kernel import kernel_models
     minutes = {m: {hw: model_minutes(throughputs.get(hw, {}).get("models", {}).get(m), rows, cfg.folds.k)
                    for hw in HARDWARE} for m in kernel_models(cfg)}
     measured = [hw for hw in HARDWARE if hw in throughputs]

@@ -1,5 +1,4 @@
 """Recurrent token heads (token_head = "gru" | "lstm"): options checked, padding ignored, trained like any model."""
-import json
 
 import numpy as np
 import pytest
@@ -42,7 +41,8 @@ def test_a_recurrent_head_ignores_what_lies_beyond_each_texts_length(cell, layer
 @pytest.mark.slow
 def test_a_recurrent_head_trains_on_the_token_cache(ready):
     from core.data import load_competition
-    from models.trainers import FoldData, TokenHeadTrainer
+    from models.trainer_base import FoldData
+    from models.trainers import TokenHeadTrainer
     add_to_config(ready, '\n[models.tiny-gru]\nhandle = "tiny"\noutput_dim = 4\nfeatures = "tokens"\n'
                          'token_head = "gru"\nrnn_units = 4\nepochs = 1\n')
     cfg = load_config()

@@ -163,7 +163,8 @@ def train_folds(name: str, folds: list[int]) -> None:
     from core.paths import model_dir
     from folds.make_folds import load_folds
     from models.train import fold_done, run_fold
-    from models.trainers import FoldData, trainer_for
+    from models.trainer_base import FoldData
+    from models.trainers import trainer_for
     cfg = load_config()
     spec = cfg.model(name)
     train, test = load_competition(cfg)
