@@ -180,6 +180,15 @@ def gelu(x: tf.Tensor) -> tf.Tensor:
     return 0.5 * x * (1.0 + tf.math.erf(x / math.sqrt(2.0)))
 
 
+def dense(x: tf.Tensor, kernel: tf.Variable, bias: tf.Variable) -> tf.Tensor:
+    """x [..., in] @ kernel [in, out] + bias as one 2-D matmul. A matmul of [B, T, in] by a 2-D kernel is a
+    broadcasting batch matmul, whose kernel gradient builds a [B, in, out] tensor and sums it over B:
+    several times slower fine-tuning on a CPU than the 2-D product's (bench history, 2026-12-02)."""
+    shape = tf.shape(x)
+    y = tf.matmul(tf.reshape(x, [-1, kernel.shape[0]]), kernel) + bias
+    return tf.reshape(y, tf.concat([shape[:-1], [kernel.shape[1]]], axis=0))
+
+
 class MiniLM(tf.Module):
     """The BERT encoder + mean pooling + L2 norm, with every weight a tf.Variable."""
 
@@ -212,7 +221,7 @@ class MiniLM(tf.Module):
         return out
 
     def dense(self, x: tf.Tensor, prefix: str) -> tf.Tensor:
-        return tf.matmul(x, self.weights[prefix + ".weight"]) + self.weights[prefix + ".bias"]
+        return dense(x, self.weights[prefix + ".weight"], self.weights[prefix + ".bias"])
 
     def norm(self, x: tf.Tensor, prefix: str) -> tf.Tensor:
         return layer_norm(x, self.weights[prefix + ".weight"], self.weights[prefix + ".bias"], self.eps)

@@ -29,7 +29,9 @@ from core.paths import SHARED_SAMPLE, REPO, submit_dir, workspace
 SAMPLE = SHARED_SAMPLE
 HISTORY = Path(__file__).with_name("history.md")
 STAGES = ["folds", "train", "ensemble", "submit", "leaderboard"]
-TARGET_F1, TARGET_MINUTES = 0.65, 45
+# the default blend's nested F1 on the sample (the steadier judge than the 4,000-row local test) and the
+# whole pipeline's minutes on 2 cores, modules prebuilt
+TARGET_NESTED_F1, TARGET_MINUTES = 0.655, 45
 
 
 def bench_workspace() -> Path:
@@ -109,7 +111,8 @@ def quality_section(ws: Path, seconds: dict[str, float], notebook: dict | None) 
     lines += ["", "Stage wall times: " + ", ".join(f"{s} {_minutes(t)}" for s, t in seconds.items())
               + f"; pipeline total {_minutes(total)} (modules prebuilt, embedding cache cold)."]
     blend = next((r for r in rows if r.kind == "blend" and r.name == cfg.default_blend), None)
-    result = {"blend_local_f1": blend.local if blend else None, "minutes": total / 60,
+    result = {"blend_local_f1": blend.local if blend else None, "blend_nested_f1": blend.nested if blend else None,
+              "minutes": total / 60,
               "tfidf_local_f1": next((r.local for r in rows if r.name == "tfidf-lr"), None),
               "notebook_local_f1": notebook and max(notebook["local_f1_at_0.5"], notebook["local_f1_tuned"])}
     return "\n".join(lines), result
@@ -139,8 +142,9 @@ def local_noise(ws: Path, blend: str, resamples: int = 1000) -> list[str]:
 
 
 def targets_section(result: dict) -> str:
-    f1, minutes = result["blend_local_f1"], result["minutes"]
-    checks = [(f"default blend local F1 >= {TARGET_F1}", f1 is not None and f1 >= TARGET_F1, _f(f1)),
+    f1, nested, minutes = result["blend_local_f1"], result["blend_nested_f1"], result["minutes"]
+    checks = [(f"default blend nested F1 >= {TARGET_NESTED_F1}", nested is not None and nested >= TARGET_NESTED_F1,
+               _f(nested)),
               (f"whole default pipeline <= {TARGET_MINUTES} min", minutes <= TARGET_MINUTES, f"{minutes:.1f} min")]
     for name in ("tfidf", "notebook"):
         other = result.get(f"{name}_local_f1")
