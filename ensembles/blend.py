@@ -278,8 +278,9 @@ def plot_curves(folder, y, curves: dict[str, np.ndarray], threshold: float | Non
         ax_pr.plot(c["recall"][keep], c["precision"][keep], label=name)
     if threshold is not None:
         ax_f1.axvline(threshold, color="grey", linestyle="--", label=f"blend threshold {threshold:.4g}")
-    ax_f1.set(xlabel="threshold (score >= t is positive)", ylabel="F1", title="OOF F1 by threshold")
-    ax_pr.set(xlabel="recall", ylabel="precision", title="OOF precision-recall")
+    blend = folder.name
+    ax_f1.set(xlabel="threshold (score >= t is positive)", ylabel="F1", title=f"{blend}: OOF F1 by threshold")
+    ax_pr.set(xlabel="recall", ylabel="precision", title=f"{blend}: OOF precision-recall")
     for name, (fig, ax) in figures.items():
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)

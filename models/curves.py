@@ -16,17 +16,18 @@ def plot_training_curves(cfg: Config) -> None:
     histories = {n: h for n, h in histories.items() if h.get("loss")}
     if not histories:
         return
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
     for name, h in histories.items():
         for ax, metric in zip(axes, ("loss", "accuracy")):
-            line, = ax.plot(range(1, len(h[metric]) + 1), h[f"val_{metric}"], label=f"{name} (validation)")
-            ax.plot(range(1, len(h[metric]) + 1), h[metric], "--", color=line.get_color(), alpha=0.6,
-                    label=f"{name} (train)")
+            epochs = range(1, len(h[metric]) + 1)
+            line, = ax.plot(epochs, h[f"val_{metric}"], label=name)
+            ax.plot(epochs, h[metric], "--", color=line.get_color(), alpha=0.6)
     for ax, metric in zip(axes, ("loss", "accuracy")):
-        ax.set(xlabel="epoch", ylabel=metric, title=f"{metric} per epoch, fold 0")
+        ax.set(xlabel="epoch", ylabel=metric, title=f"{metric} per epoch, fold 0 (solid: validation, dashed: train)")
         ax.grid(alpha=0.3)
-    axes[1].legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
+    # one entry a model, beside the plots: inside them it hid the curves
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="center right", fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0, 0.85, 1))
     out = workspace() / "models" / "training_curves.png"
     tmp = out.with_name(".training_curves.tmp.png")
     fig.savefig(tmp, dpi=110)

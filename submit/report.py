@@ -33,9 +33,10 @@ from submit.leaderboard import _num
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;padding:0 1em;color:#222;
 line-height:1.4}h2{margin-top:2em;border-bottom:1px solid #ddd;padding-bottom:.2em}
 table{border-collapse:collapse;font-size:14px;margin:.5em 0}td,th{border:1px solid #ccc;padding:4px 8px;
-text-align:right;white-space:nowrap}th{background:#f3f3f3;text-align:center}td.name,td.text{text-align:left}
+text-align:right;white-space:nowrap}th{background:#f3f3f3;text-align:center;white-space:normal;min-width:4em}td.name,td.text{text-align:left}
 td.note{text-align:left;white-space:normal;max-width:28em;color:#a33}tbody tr:nth-child(even){background:#fafafa}
-.wide{overflow-x:auto}figure{margin:1em 0}img{max-width:100%;border:1px solid #eee}
+.wide{overflow-x:auto}.figures{display:flex;flex-wrap:wrap;gap:0 1.5em}
+.figures figure{flex:1 1 440px}.figures figure:first-child{flex-basis:100%}figure{margin:1em 0}img{max-width:100%;border:1px solid #eee}
 figcaption,.note{color:#555;font-size:13px}nav a{margin-right:1em}"""
 TEXT_COLUMNS = {"kind", "name", "blend", "method", "member", "commit", "public place"}
 
@@ -263,7 +264,9 @@ def page(board: leaderboard.Board, data: Data, pictures: list[Path], title: str)
     corr = correlation_figure(data)
     parts.append(image_html(corr, "Pearson correlation of OOF predictions; low correlation is what a blend gains "
                                   "from") if corr else "<p>Fewer than two trained models.</p>")
-    parts += ['<h2 id="figures">Figures</h2>'] + ([figure_html(p) for p in pictures] or ["<p>No figures yet.</p>"])
+    shown = "".join(figure_html(p) for p in pictures)
+    parts += ['<h2 id="figures">Figures</h2>', f'<div class="figures">{shown}</div>' if shown else
+              "<p>No figures yet.</p>"]
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
             f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>\n")
 
