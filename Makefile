@@ -15,6 +15,8 @@ TF_PIN := $(shell sed -n 's/^tensorflow==\([^ ]*\).*/\1/p' requirements.txt)
 # Artifacts live under the workspace: the repo itself unless PIPELINE_ROOT says otherwise.
 W      := $(or $(PIPELINE_ROOT),$(CURDIR))
 CONFIG ?= $(CURDIR)/pipeline.toml
+# make test: pytest-xdist worker processes (0: the whole suite in this one process)
+TEST_JOBS ?= 2
 export CONFIG PIPELINE_ROOT FORCE N_JOBS BACKEND DASK_SCHEDULER DEVICES PRECISION
 
 TRAIN  := $(W)/input/train.csv
@@ -138,8 +140,8 @@ tensorboard: $(STAMP) ## Serve the training logs on 127.0.0.1
 	$(VENV)/bin/tensorboard --logdir "$(W)/models" --host 127.0.0.1
 
 # ---- quality ----
-test: $(STAMP) ## Run the test suite
-	$(PY) -m pytest -q tests
+test: $(STAMP) ## Run the test suite (TEST_JOBS=2 worker processes, a test file each at a time)
+	$(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile tests
 
 bench: $(STAMP) ## Benchmarks on the shared real sample: submit/bench.md [ONLY=quality,notebook,cache,use,minilm|scale|finetune]
 	$(PY) -m tests.benchmarks.run $(if $(ONLY),--only $(ONLY))

