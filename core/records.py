@@ -45,7 +45,10 @@ def code_version() -> dict:
 
 
 def _git(*args: str) -> str:
-    done = subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True, timeout=30, check=True)
+    # --no-optional-locks: `git status` would otherwise take .git/index.lock to refresh the index, and a run
+    # killed at that moment would leave the lock behind, blocking the user's next commit
+    done = subprocess.run(["git", "--no-optional-locks", "-C", str(REPO), *args], capture_output=True, text=True,
+                          timeout=30, check=True)
     return done.stdout.strip()
 
 
