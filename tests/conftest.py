@@ -68,14 +68,24 @@ default = "mean"
 """
 
 
+def small_config(k: int = 3) -> str:
+    """SMALL_CONFIG with k folds (each fold of a network costs seconds of tracing, whatever its size)."""
+    return SMALL_CONFIG.replace("k = 3", f"k = {k}")
+
+
+def select_workspace(root: Path, patch: pytest.MonkeyPatch) -> Path:
+    """Point the pipeline at `root` and its pipeline.toml, for as long as `patch` lasts."""
+    patch.setenv("PIPELINE_ROOT", str(root))
+    patch.setenv("CONFIG", str(root / "pipeline.toml"))
+    patch.delenv("FORCE", raising=False)
+    return root
+
+
 @pytest.fixture
 def workspace(tmp_path, monkeypatch) -> Path:
     """An empty workspace with the small config selected."""
     (tmp_path / "pipeline.toml").write_text(SMALL_CONFIG)
-    monkeypatch.setenv("PIPELINE_ROOT", str(tmp_path))
-    monkeypatch.setenv("CONFIG", str(tmp_path / "pipeline.toml"))
-    monkeypatch.delenv("FORCE", raising=False)
-    return tmp_path
+    return select_workspace(tmp_path, monkeypatch)
 
 
 def questions(n: int, seed: int = 0) -> pd.DataFrame:

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import write_competition, write_vectors
+from conftest import small_config, write_competition, write_vectors
 from core.errors import PipelineError
 from core.paths import REPO
 from models.devices import describe, parse_devices, parse_precision
@@ -43,8 +43,7 @@ def trained(tmp_path_factory):
     """The small competition (2 folds) trained twice, at once, each in its own process: on two logical CPU
     devices in mixed precision, and on one device in float32. Returns {setting: workspace}."""
     base = tmp_path_factory.mktemp("base")
-    from conftest import SMALL_CONFIG
-    (base / "pipeline.toml").write_text(SMALL_CONFIG.replace("k = 3", "k = 2"))   # tracing is the cost: 2 folds
+    (base / "pipeline.toml").write_text(small_config(k=2))
     write_competition(base)
     write_vectors(base / "vectors.txt")
     env = {**os.environ, "PIPELINE_ROOT": str(base), "CONFIG": str(base / "pipeline.toml")}

@@ -13,7 +13,7 @@ import core  # noqa: F401  (before TensorFlow)
 import tensorflow as tf
 import tensorflow_text  # noqa: F401  (registers the tokenizer ops the module needs)
 
-from conftest import SMALL_CONFIG, write_competition
+from conftest import select_workspace, small_config, write_competition
 from core.data import load_train
 from core.errors import PipelineError
 from folds import make_folds
@@ -52,7 +52,7 @@ def test_dropout_acts_only_when_training(module, minilm_path, minilm_wheel):
     batch = tf.constant(TEXTS[:2])
     plain = module(batch).numpy()
     np.testing.assert_array_equal(module(batch, training=False).numpy(), plain)
-    reference = Reference(minilm_wheel).embed(TEXTS[:2])                                   # the original, no dropout
+    reference = Reference(minilm_wheel).embed(TEXTS[:2])                            # the original, no dropout
     assert ((plain * reference).sum(1) / np.linalg.norm(reference, axis=1)).min() >= 0.999
     first, second = module(batch, training=True).numpy(), module(batch, training=True).numpy()
     assert np.abs(first - second).max() > 1e-3 and np.abs(first - plain).max() > 1e-3
@@ -87,12 +87,10 @@ def trained(minilm_path, tmp_path_factory):
     root = tmp_path_factory.mktemp("trained")
     computed, real = [], embed_cache._embed_tokens_to
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PIPELINE_ROOT", str(root))
-        patch.setenv("CONFIG", str(root / "pipeline.toml"))
-        patch.delenv("FORCE", raising=False)
+        select_workspace(root, patch)
         patch.setattr(embed_cache, "_embed_tokens_to",
                       lambda *args: computed.append((len(args[3]), args[5:7])) or real(*args))
-        (root / "pipeline.toml").write_text(SMALL_CONFIG.replace("k = 3", "k = 2"))
+        (root / "pipeline.toml").write_text(small_config(k=2))
         write_competition(root)
         make_folds.main()
         _partial_model(root, minilm_path)
@@ -106,8 +104,7 @@ def test_the_bottom_layers_run_once_per_text_however_many_folds_and_epochs(train
     assert metrics["path"] == "partial" and metrics["trainable_layers"] == 1 and metrics["module_layers"] == 6
     assert [f["epochs"] for f in metrics["folds"]] == [2, 2]
     assert computed == [(60, ("bottom_states", {"n_top": 1})), (20, ("bottom_states", {"n_top": 1}))]
-    monkeypatch.setenv("PIPELINE_ROOT", str(root))
-    monkeypatch.setenv("CONFIG", str(root / "pipeline.toml"))
+    select_workspace(root, monkeypatch)
     monkeypatch.setattr(embed_cache, "_embed_tokens_to", lambda *args: computed.append("again"))
     from models.partial import bottom_states
     bottom_states(str(minilm_path), load_train().texts, "train", 1)   # another model on the same texts: cached
