@@ -37,6 +37,12 @@ def cache_dir() -> Path:
     return workspace() / "models" / ".cache"
 
 
+def machine_cache_dir() -> Path:
+    """Facts about this machine measured once for every workspace (PIPELINE_MACHINE_CACHE, else ~/.cache/...)."""
+    default = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tfhub-kaggle-pipeline"
+    return Path(os.environ.get("PIPELINE_MACHINE_CACHE") or default)
+
+
 def ensemble_dir(name: str) -> Path:
     return workspace() / "ensembles" / name
 

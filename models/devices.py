@@ -4,27 +4,39 @@
                cpu: the CPU; cpu:N: the CPU split into N logical devices under MirroredStrategy, as N GPUs
                would be (so the multi-device path runs, and is tested, on any machine); gpu / gpu:N: the
                GPUs TensorFlow sees, or the first N
-    PRECISION  mixed_float16 | mixed_bfloat16 | float32; default mixed_float16 on GPUs, float32 on CPU
+    PRECISION  mixed_float16 | mixed_bfloat16 | float32; default mixed_float16 on GPUs; on a CPU
+               mixed_bfloat16 where it has bfloat16 units (avx512_bf16 or amx_bf16 among its flags, confirmed
+               by a short matmul check, measured once per machine and cached), else float32
 
 More than one device trains under MirroredStrategy (a Kaggle kernel has two T4s). On GPUs: memory growth
 (TensorFlow otherwise grabs all memory at start) and XLA for heads on cached embeddings (string ops in a
-module cannot be compiled). A SavedModel module keeps the dtype it was saved with; the head computes in
-the policy's dtype. `python -m models.devices` (make doctor) says what TensorFlow sees, and why not a GPU.
+module cannot be compiled; on a CPU, XLA would not reach oneDNN's bfloat16 kernels either). The head computes
+in the policy's dtype; the project's modules take the precision at call time (`Devices.compute_dtype`):
+bfloat16 under mixed_bfloat16, else float32. `python -m models.devices` (make doctor) says what TensorFlow
+sees, why not a GPU, and which precision a CPU gets and why.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import sys
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import core  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
+from core.artifacts import write_json
 from core.cli import entry_point
 from core.errors import PipelineError
+from core.paths import machine_cache_dir
 
 PRECISIONS = ("mixed_float16", "mixed_bfloat16", "float32")
 NVIDIA_DRIVER = Path("/proc/driver/nvidia/version")
+CPUINFO = Path("/proc/cpuinfo")
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")   # the x86 flags of bfloat16 arithmetic units (AVX-512 BF16, AMX)
+MIN_BF16_SPEEDUP = 1.2                     # a bfloat16 matmul must beat float32 by this much to be the default
 
 
 @dataclass(frozen=True)
@@ -41,6 +53,11 @@ class Devices:
     @property
     def xla(self) -> bool:
         return self.kind == "GPU"
+
+    @property
+    def compute_dtype(self) -> str:
+        """What the project's modules compute in (their `compute_dtype`): bfloat16 under mixed_bfloat16."""
+        return "bfloat16" if self.precision == "mixed_bfloat16" else "float32"
 
     @property
     def strategy_name(self) -> str:
@@ -76,10 +93,74 @@ def parse_devices(text: str) -> tuple[str | None, int | None]:
 
 
 def parse_precision(text: str, kind: str) -> str:
-    precision = text.strip() or ("mixed_float16" if kind == "GPU" else "float32")
+    """PRECISION, or the default for the device kind (default_precision)."""
+    precision = text.strip() or default_precision(kind)[0]
     if precision not in PRECISIONS:
         raise PipelineError(f"PRECISION={precision!r}: use one of {', '.join(PRECISIONS)}")
     return precision
+
+
+def default_precision(kind: str) -> tuple[str, str]:
+    """(the default precision on this kind of device, why, in words)."""
+    if kind == "GPU":
+        return "mixed_float16", "GPUs compute float16 on their tensor cores"
+    model, flags = cpu_flags()
+    found = [f for f in BF16_FLAGS if f in flags]
+    if not found:
+        return "float32", f"{model or 'this CPU'} lists no {' or '.join(BF16_FLAGS)} among its flags"
+    speedup = bf16_speedup(model, flags)
+    measured = f"a bfloat16 matmul ran {speedup:.2f}x float32 here (measured once, cached in {bf16_check_file()})"
+    if speedup < MIN_BF16_SPEEDUP:
+        return "float32", f"{model} lists {', '.join(found)}, but {measured}, under {MIN_BF16_SPEEDUP}x"
+    return "mixed_bfloat16", f"{model} lists {', '.join(found)} and {measured}"
+
+
+def cpu_flags() -> tuple[str, frozenset[str]]:
+    """(the CPU's model name, its flags) from /proc/cpuinfo; ("", empty) where there is none."""
+    try:
+        text = CPUINFO.read_text(errors="replace")
+    except OSError:
+        return "", frozenset()
+    fields = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    return fields.get("model name", ""), frozenset(fields.get("flags", "").split())
+
+
+def bf16_check_file() -> Path:
+    return machine_cache_dir() / "bf16-check.json"
+
+
+def bf16_speedup(model: str, flags: frozenset[str]) -> float:
+    """float32 matmul time over bfloat16's on this machine: measured once per CPU model, flags and TensorFlow
+    version, then read from the machine's cache."""
+    import tensorflow as tf
+    key = hashlib.sha256(f"{model}|{' '.join(sorted(flags))}|{tf.__version__}".encode()).hexdigest()[:16]
+    path = bf16_check_file()
+    known = json.loads(path.read_text()) if path.exists() else {}
+    if key not in known:
+        known[key] = {"cpu": model, "tensorflow": tf.__version__, "speedup": measure_bf16_speedup(),
+                      "measured": time.strftime("%Y-%m-%d %H:%M:%S")}
+        write_json(path, known)
+    return float(known[key]["speedup"])
+
+
+def measure_bf16_speedup(repeats: int = 5) -> float:
+    """A [1024, 768] @ [768, 3072] matmul (a transformer's feed-forward shape) in float32 and in bfloat16, the
+    best of `repeats` interleaved timings of each; about a second."""
+    import tensorflow as tf
+    a, b = tf.random.normal([1024, 768]), tf.random.normal([768, 3072])
+    best = {}
+    for _ in range(repeats):
+        for dtype in (tf.float32, tf.bfloat16):
+            x, y = tf.cast(a, dtype), tf.cast(b, dtype)
+            tf.matmul(x, y).numpy()                        # the kernel chosen and warm
+            start = time.perf_counter()
+            for _ in range(3):
+                tf.matmul(x, y).numpy()
+            best[dtype] = min(best.get(dtype, float("inf")), time.perf_counter() - start)
+    return best[tf.float32] / best[tf.bfloat16]
 
 
 @lru_cache(maxsize=1)
@@ -153,7 +234,10 @@ def doctor() -> str:
     if not gpus:
         lines.append(f"no GPU: {why_no_gpu()}")
     chosen = f"DEVICES={os.environ.get('DEVICES') or 'unset'}, PRECISION={os.environ.get('PRECISION') or 'default'}"
-    lines.append(f"training here: {devices().describe()} ({chosen})")
+    dev = devices()
+    lines.append(f"training here: {dev.describe()} ({chosen})")
+    precision, why = default_precision(dev.kind)
+    lines.append(f"default precision on {dev.kind}: {precision}, because {why}")
     return "\n".join(lines)
 
 

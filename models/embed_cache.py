@@ -2,7 +2,9 @@
 
 Training a head on a frozen module through the hub layer re-embeds every text every epoch of
 every fold; the cache does it once, and the head then trains on plain float arrays. Keyed by
-the module's weights (its variables index, which holds a checksum per tensor) and the texts.
+the module's weights (its variables index, which holds a checksum per tensor), the texts and the
+precision the module computed in (`compute_dtype`, for modules that take one: float32 and bfloat16
+runs never read each other's files). Token ids are cached the same way, for fine-tuning on ids.
 """
 from __future__ import annotations
 
@@ -33,11 +35,24 @@ def texts_fingerprint(texts: np.ndarray) -> str:
     return digest.hexdigest()[:16]
 
 
-def cached_embeddings(module_path: str, texts: np.ndarray, label: str) -> np.ndarray:
+def effective_dtype(module_path: str, compute_dtype: str) -> str:
+    """The precision the module will compute in when asked for `compute_dtype`: float32 if it takes no choice."""
+    from models.modules.savedmodel import takes_compute_dtype
+    return compute_dtype if compute_dtype == "float32" or takes_compute_dtype(module_path) else "float32"
+
+
+def dtype_arguments(compute_dtype: str) -> dict:
+    """The keyword a module function takes for a precision; none for float32, every module's own."""
+    return {} if compute_dtype == "float32" else {"compute_dtype": compute_dtype}
+
+
+def cached_embeddings(module_path: str, texts: np.ndarray, label: str, compute_dtype: str = "float32") -> np.ndarray:
     """Embeddings [len(texts), dim] of `texts` by the module at `module_path`, memory-mapped from the cache."""
-    path = cache_dir() / "embeddings" / module_fingerprint(module_path) / f"{texts_fingerprint(texts)}.npy"
+    dtype = effective_dtype(module_path, compute_dtype)
+    folder = cache_dir() / "embeddings" / module_fingerprint(module_path)
+    path = (folder if dtype == "float32" else folder / dtype) / f"{texts_fingerprint(texts)}.npy"
     if not path.exists():
-        _embed_to(path, module_path, texts, label)
+        _embed_to(path, module_path, texts, label, dtype)
     return np.load(path, mmap_mode="r")
 
 
@@ -97,7 +112,7 @@ def embed_all(module, texts: np.ndarray, batch: int = BATCH) -> np.ndarray:
     return out
 
 
-def _embed_to(path: Path, module_path: str, texts: np.ndarray, label: str) -> None:
+def _embed_to(path: Path, module_path: str, texts: np.ndarray, label: str, compute_dtype: str) -> None:
     import tensorflow_hub as hub
     import tensorflow_text  # noqa: F401  (ops a module may need)
     from core.artifacts import open_memmap_preallocated
@@ -105,7 +120,8 @@ def _embed_to(path: Path, module_path: str, texts: np.ndarray, label: str) -> No
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     out = None
-    batches = length_ordered_batches(module, texts)
+    arguments = dtype_arguments(compute_dtype)
+    batches = length_ordered_batches(module, texts, output=lambda b: module(b, **arguments))
     for rows, vectors in progress(batches, len(texts), f"embedding {label}"):
         if out is None:    # memory-mapped: a full competition's embeddings need not fit in memory
             out = open_memmap_preallocated(tmp, np.float32, (len(texts), vectors.shape[1]))
@@ -116,7 +132,7 @@ def _embed_to(path: Path, module_path: str, texts: np.ndarray, label: str) -> No
 
 
 def cached_token_embeddings(module_path: str, texts: np.ndarray, label: str, function: str = "token_embeddings",
-                            precision: str = "float16", budget_gb: float | None = None,
+                            precision: str = "float16", budget_gb: float | None = None, compute_dtype: str = "float32",
                             **arguments) -> tuple[np.ndarray, np.ndarray]:
     """Every token's vector from the module's `token_embeddings`, cached like the sentence embeddings.
 
@@ -127,9 +143,11 @@ def cached_token_embeddings(module_path: str, texts: np.ndarray, label: str, fun
     float16, over a kernel's 20 GB disk. A cache that would take the workspace over `budget_gb` is refused
     before it is written. `function`, `arguments`: another per-token function of the module and its Python
     arguments (bottom_states, n_top=2: the states below its top 2 layers), cached in a folder of its own.
+    `compute_dtype`: the precision the module computes in, where it takes one (part of the folder's name).
     """
     if precision not in TOKEN_PRECISIONS:
         raise PipelineError(f"token precision {precision!r} is not one of {', '.join(TOKEN_PRECISIONS)}")
+    arguments = {**arguments, **dtype_arguments(effective_dtype(module_path, compute_dtype))}
     folder = cache_dir() / "tokens" / module_fingerprint(module_path)
     options = {**arguments, **({"precision": precision} if precision != "float16" else {})}
     if function != "token_embeddings" or options:
@@ -144,6 +162,35 @@ def cached_token_embeddings(module_path: str, texts: np.ndarray, label: str, fun
 
 
 TOKEN_PRECISIONS = ("float16", "int8")
+
+
+def cached_token_ids(module_path: str, texts: np.ndarray, label: str) -> tuple[np.ndarray, np.ndarray]:
+    """The module's token ids of `texts` (its `tokenize`), computed once and cached: (ids [tokens] int32,
+    memory-mapped; offsets [len(texts) + 1]), text i's ids being ids[offsets[i]:offsets[i + 1]]. Fine-tuning
+    on ids tokenizes each text once, not in every step of every epoch and fold."""
+    folder = cache_dir() / "tokens" / module_fingerprint(module_path) / "ids"
+    stem = texts_fingerprint(texts)
+    values, offsets = folder / f"{stem}.ids.npy", folder / f"{stem}.offsets.npy"
+    if not offsets.exists():        # written last: its presence means the ids are complete
+        _tokenize_to(values, offsets, module_path, texts, label)
+    return np.load(values, mmap_mode="r"), np.load(offsets)
+
+
+def _tokenize_to(values_path: Path, offsets_path: Path, module_path: str, texts: np.ndarray, label: str) -> None:
+    import tensorflow as tf
+    import tensorflow_hub as hub
+    import tensorflow_text  # noqa: F401
+    from core.artifacts import write_npy
+    module = hub.load(module_path)
+    chunks, lengths = [], []
+    with tqdm(total=len(texts), desc=f"token ids {label}", unit="text", mininterval=1, disable=None) as bar:
+        for start in range(0, len(texts), 4096):
+            ids = module.tokenize(tf.constant(list(texts[start:start + 4096])))
+            chunks.append(ids.flat_values.numpy().astype(np.int32))
+            lengths.append(ids.row_lengths().numpy())
+            bar.update(len(lengths[-1]))
+    write_npy(values_path, np.concatenate(chunks) if chunks else np.zeros(0, np.int32))
+    write_npy(offsets_path, np.concatenate([[0], np.cumsum(np.concatenate(lengths))]).astype(np.int64))
 
 
 class Int8Tokens:

@@ -35,6 +35,18 @@ def _resolve(handle: str, spec: ModelSpec, cfg: Config) -> str:
     return str(path)
 
 
+def local_module(handle: str) -> Path | None:
+    """The built module folder a handle names (a [modules] name or a SavedModel path), or None (a URL, or not
+    built yet)."""
+    if "://" in handle:
+        return None
+    path = Path(handle) if Path(handle).is_absolute() else workspace() / handle
+    for candidate in (hub_dir() / handle, path):
+        if (candidate / "saved_model.pb").exists():
+            return candidate
+    return None
+
+
 def _download(handle: str, spec: ModelSpec) -> str:
     os.environ.setdefault("TFHUB_CACHE_DIR", str(cache_dir() / "tfhub"))
     import tensorflow_hub as hub
@@ -48,12 +60,15 @@ def _download(handle: str, spec: ModelSpec) -> str:
             f"[models.{spec.name}]; or disable the entry (enabled = false)") from None
 
 
-def hub_layers(spec: ModelSpec, cfg: Config, trainable: bool | None = None) -> list:
-    """hub.KerasLayer(handle, input_shape=[], dtype=tf.string, trainable=spec.trainable) for each handle."""
+def hub_layers(spec: ModelSpec, cfg: Config, trainable: bool | None = None, compute_dtype: str = "float32") -> list:
+    """hub.KerasLayer(handle, input_shape=[], dtype=tf.string, trainable=spec.trainable) for each handle; a module
+    that takes a precision computes in `compute_dtype`."""
     handles = resolve_handles(spec, cfg)
     import tensorflow as tf
     import tensorflow_hub as hub
     import tensorflow_text  # noqa: F401  (registers SentencePiece / WordPiece ops before a module loads)
+    from models.embed_cache import dtype_arguments, effective_dtype
     trainable = spec.trainable if trainable is None else trainable
-    return [hub.KerasLayer(h, input_shape=[], dtype=tf.string, trainable=trainable, name=f"module{i or ''}")
+    return [hub.KerasLayer(h, input_shape=[], dtype=tf.string, trainable=trainable, name=f"module{i or ''}",
+                           arguments=dtype_arguments(effective_dtype(h, compute_dtype)))
             for i, h in enumerate(handles)]

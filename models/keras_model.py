@@ -142,17 +142,18 @@ def embedding_dataset(parts: list[np.ndarray], rows: np.ndarray, y, batch_size: 
 
 def token_dataset(values: np.ndarray, offsets: np.ndarray, rows: np.ndarray, y, batch_size: int,
                   seed: int | None = None) -> tf.data.Dataset:
-    """Batches ((states [B, T, D] padded to the batch's longest, lengths [B]), y) read from the token cache."""
-    dim = values.shape[1]
+    """Batches ((states [B, T, D] padded to the batch's longest, lengths [B]), y) read from a token cache; from
+    a token-id cache (values [tokens] int32) the batches' first part is the ids [B, T], padded with 0."""
+    row_shape, dtype = tuple(values.shape[1:]), (np.int32 if values.ndim == 1 else np.float16)
 
     def states(chosen):
         lengths = (offsets[chosen + 1] - offsets[chosen]).astype(np.int32)
-        out = np.zeros((len(chosen), max(int(lengths.max()), 1), dim), np.float16)
+        out = np.zeros((len(chosen), max(int(lengths.max()), 1), *row_shape), dtype)
         for i, (row, n) in enumerate(zip(chosen, lengths)):
             out[i, :n] = values[offsets[row]:offsets[row] + n]
         return out, lengths
 
-    inputs = (tf.TensorSpec([None, None, dim], tf.float16), tf.TensorSpec([None], tf.int32))
+    inputs = (tf.TensorSpec([None, None, *row_shape], dtype), tf.TensorSpec([None], tf.int32))
     # unsized: the token heads' figures were measured so, and a known length changed them (fold 0 on the sample:
     # F1 0.6497 -> 0.6400); they need no steps_per_execution
     return streamed(states, inputs, rows, y, batch_size, seed, sized=False)

@@ -48,40 +48,40 @@ def layer_count(spec, cfg, module_path: str) -> int:
 
 
 def bottom_states(module_path: str, texts: np.ndarray, label: str, n_top: int, precision: str = "float16",
-                  budget_gb: float | None = None):
+                  budget_gb: float | None = None, compute_dtype: str = "float32"):
     """(values, offsets) of the states below the module's top n_top layers, cached once (models.embed_cache)."""
     from models.embed_cache import cached_token_embeddings
     return cached_token_embeddings(module_path, texts, label, "bottom_states", precision=precision,
-                                   budget_gb=budget_gb, n_top=n_top)
+                                   budget_gb=budget_gb, compute_dtype=compute_dtype, n_top=n_top)
 
 
-class PartialTrainer(NetworkTrainer):
-    """trainable_layers = n: the top n module layers + pooling + head train per fold on cached lower states."""
-    path, description = "partial", "top module layers fine-tuned on cached states of the layers below"
+class CachedInputsTrainer(NetworkTrainer):
+    """A module's top layers + pooling + head fine-tuned per fold on inputs computed once per text and cached:
+    the states below the top layers (PartialTrainer) or the token ids (FullTrainer)."""
+    from_ids = False
 
-    @staticmethod
-    def takes(spec):
-        return spec.kind == "hub" and spec.trainable and spec.trainable_layers is not None
+    def n_top(self) -> int | None:
+        """The top layers that train (None: all of them)."""
+        raise NotImplementedError
+
+    def inputs(self, module: str, texts: np.ndarray, label: str):
+        """(values, offsets) of the cached inputs of `texts`: text i's are values[offsets[i]:offsets[i + 1]]."""
+        raise NotImplementedError
 
     def prepare(self):
         [module] = self.module_paths()
         layers = layer_count(self.spec, self.cfg, module)
-        seconds = embed_once(self.states, [module], self.train, self.test)
-        return {"embed_seconds": seconds, "module_layers": layers, "trainable_layers": self.spec.trainable_layers}
-
-    def states(self, module: str, texts: np.ndarray, label: str):
-        """The cached states below the model's trainable layers (in the model's token_precision)."""
-        return bottom_states(module, texts, label, self.spec.trainable_layers, self.spec.token_precision,
-                             self.cfg.workspace.disk_budget_gb)
+        seconds = embed_once(self.inputs, [module], self.train, self.test)
+        return {"embed_seconds": seconds, "module_layers": layers, "trainable_layers": self.n_top() or layers}
 
     def network(self, spec, fold, dev, batch, y):
         from models.keras_model import token_dataset
         [module] = self.module_paths()
-        (values, offsets), (test_values, test_offsets) = (self.states(module, t, name) for t, name in
+        (values, offsets), (test_values, test_offsets) = (self.inputs(module, t, name) for t, name in
                                                           ((self.train.texts, "train"), (self.test.texts, "test")))
         steps = -(-len(fold.fit_rows) // batch)
         with dev.strategy.scope():          # a fresh copy of the top layers for every fold (and seed)
-            model = partial_model(spec, module, values.shape[1], steps)
+            model = top_model(spec, module, self.n_top(), steps, values, dev.compute_dtype, self.from_ids)
         lengths = np.diff(offsets)
         train_data = token_dataset(values, offsets, bucketed_rows(fold.fit_rows, lengths, batch, spec.seed + fold.k),
                                    y, batch).shuffle(SHUFFLE_BATCHES, seed=spec.seed + fold.k)
@@ -91,6 +91,46 @@ class PartialTrainer(NetworkTrainer):
         return (predict(model, values, offsets, fold.held_rows, EVAL_BATCH * batch),
                 predict(model, test_values, test_offsets, np.arange(len(test_offsets) - 1), EVAL_BATCH * batch),
                 history)
+
+
+class PartialTrainer(CachedInputsTrainer):
+    """trainable_layers = n: the top n module layers + pooling + head train per fold on cached lower states."""
+    path, description = "partial", "top module layers fine-tuned on cached states of the layers below"
+
+    @staticmethod
+    def takes(spec):
+        return spec.kind == "hub" and spec.trainable and spec.trainable_layers is not None
+
+    def n_top(self):
+        return self.spec.trainable_layers
+
+    def inputs(self, module: str, texts: np.ndarray, label: str):
+        """The cached states below the model's trainable layers (in the model's token_precision)."""
+        from models.devices import devices
+        return bottom_states(module, texts, label, self.spec.trainable_layers, self.spec.token_precision,
+                             self.cfg.workspace.disk_budget_gb, devices().compute_dtype)
+
+
+class FullTrainer(CachedInputsTrainer):
+    """trainable = true on a module that takes token ids: every layer and the embeddings train, on token ids
+    tokenized once per text (not in every step), in batches of similar length."""
+    path, description, from_ids = "full", "whole module fine-tuned on token ids tokenized once", True
+
+    @staticmethod
+    def takes(spec):
+        from models.handles import local_module
+        from models.modules.savedmodel import takes_token_ids
+        if not (spec.kind == "hub" and spec.trainable and spec.trainable_layers is None and len(spec.handles) == 1):
+            return False
+        path = local_module(spec.handles[0])
+        return path is not None and takes_token_ids(path)
+
+    def n_top(self):
+        return None
+
+    def inputs(self, module: str, texts: np.ndarray, label: str):
+        from models.embed_cache import cached_token_ids
+        return cached_token_ids(module, texts, label)
 
 
 def by_length(rows: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -118,23 +158,30 @@ def predict(model, values, offsets, rows: np.ndarray, batch: int) -> np.ndarray:
 
 # ---- the network ----
 
-def partial_model(spec, module_path: str, width: int, steps_per_epoch: int):
-    """Cached bottom states [B, T, width] (float16) and lengths [B] -> the module's top layers and pooling ->
-    the dense head; a TwoSpeedModel (module_lr for the top layers, lr for the head, clipped together)."""
+def top_model(spec, module_path: str, n_top: int | None, steps_per_epoch: int, values,
+              compute_dtype: str = "float32", from_ids: bool = False):
+    """The module's top n_top layers (None: all) and pooling -> the dense head; a TwoSpeedModel (module_lr for the module's
+    weights, lr for the head, clipped together). Inputs: cached states [B, T, W] (float16), or token ids [B, T]
+    (from_ids: the embeddings layer trains too), and the lengths [B]."""
     import tensorflow as tf
     import tf_keras as keras
     from models.keras_model import TwoSpeedModel, head
-    states = keras.Input(shape=(None, width), dtype=tf.float16, name="bottom_states")
+    if from_ids:
+        inputs = keras.Input(shape=(None,), dtype=tf.int32, name="token_ids")
+        x = inputs
+    else:
+        inputs = keras.Input(shape=(None, values.shape[1]), dtype=tf.float16, name="bottom_states")
+        x = tf.cast(inputs, tf.float32)
     lengths = keras.Input(shape=(), dtype=tf.int32, name="lengths")
-    # the module computes in float32, under a mixed precision policy too
-    top = module_top_class()(module_path, spec.trainable_layers, name="module_top", dtype="float32")
-    embedding = top([tf.cast(states, tf.float32), lengths])
+    # float32 variables and outputs; the module's products in compute_dtype
+    top = module_top_class()(module_path, n_top, compute_dtype, from_ids, name="module_top", dtype="float32")
+    embedding = top([x, lengths])
     dtype = keras.mixed_precision.global_policy().compute_dtype
-    model = TwoSpeedModel([states, lengths], head(tf.cast(embedding, dtype), spec))
+    model = TwoSpeedModel([inputs, lengths], head(tf.cast(embedding, dtype), spec))
     total = spec.epochs * steps_per_epoch
     model.compile(optimizer=keras.optimizers.Adam(warmup_then_linear(spec.lr, total)), loss="binary_crossentropy",
                   metrics=["accuracy"], modules=[top],
-                  module_optimizer=keras.optimizers.Adam(warmup_then_linear(spec.module_lr, total)),
+                  module_optimizer=lazy_adam()(warmup_then_linear(spec.module_lr, total)),
                   clipnorm=spec.clipnorm)
     return model
 
@@ -165,30 +212,77 @@ def module_top_class():
     """The Keras layer class ModuleTop (made on first use: importing this file imports no TensorFlow)."""
     import tensorflow as tf
     import tf_keras as keras
+    from models.embed_cache import dtype_arguments
+    from models.modules.savedmodel import compute_dtypes_of, has_id_functions
 
     class ModuleTop(keras.layers.Layer):
-        """The module's top n layers and its pooling on cached states: (states [B, T, W], lengths [B]) -> [B, D].
+        """The module's top n layers and its pooling: (states [B, T, W] or, from_ids, token ids [B, T]; lengths
+        [B]) -> [B, D].
 
-        Each instance loads the module anew (fresh pretrained weights); only the top n layers' variables
-        are its weights (trained, and saved with the model); the rest of the module stays out of the model.
+        Each instance loads the module anew (fresh pretrained weights); only the top n layers' variables (and
+        from ids, the embeddings layer's) are its weights (trained, and saved with the model); the rest of the
+        module stays out of the model. From ids the token table's rows are gathered here, so its gradient is
+        sparse (lazy_adam updates only the rows a batch used).
         """
 
-        def __init__(self, module_path: str, n_top: int, **kwargs):
+        def __init__(self, module_path: str, n_top: int | None, compute_dtype: str = "float32",
+                     from_ids: bool = False, **kwargs):
             super().__init__(**kwargs)
             module = load_module(module_path)
+            n_top = n_top or len(module.layer_variables)
+            if from_ids and not has_id_functions(module):
+                raise PipelineError(f"module {module_path} takes no token ids (embed_tokens); rebuild it with "
+                                    f"rm -rf {module_path} && make modules")
             object.__setattr__(self, "_module", module)     # untracked: its other variables are not the model's
-            self.n_top = n_top
+            self.n_top, self.from_ids = n_top, from_ids
+            self.compute_dtype_name = compute_dtype
+            self.arguments = dtype_arguments(compute_dtype if compute_dtype in compute_dtypes_of(module)
+                                             else "float32")
             self.top_weights = [v for layer in module.layer_variables[-n_top:] for v in layer]
+            if from_ids:
+                self.top_weights += list(module.embedding_variables)
 
         def call(self, inputs, training=None):
-            states, lengths = inputs
+            x, lengths = inputs
+            if self.from_ids:
+                x = self._module.embed_tokens(tf.gather(self._module.word_embeddings, x), x, lengths)
             top = tf.__internal__.smart_cond.smart_cond(
                 bool(training) if training is None else training,
-                lambda: self._module.top_layers(states, lengths, self.n_top, training=True),
-                lambda: self._module.top_layers(states, lengths, self.n_top, training=False))
+                lambda: self._module.top_layers(x, lengths, self.n_top, training=True, **self.arguments),
+                lambda: self._module.top_layers(x, lengths, self.n_top, training=False, **self.arguments))
             return self._module.pool_states(top, lengths)
 
         def get_config(self):
-            return {**super().get_config(), "n_top": self.n_top}
+            return {**super().get_config(), "n_top": self.n_top, "from_ids": self.from_ids,
+                    "compute_dtype": self.compute_dtype_name}
 
     return ModuleTop
+
+
+@lru_cache(maxsize=1)
+def lazy_adam():
+    """Adam whose sparse gradients (a token table's rows) update only the rows they touch, moments included,
+    as LazyAdam does: a step costs what the batch's tokens cost, not the 30k-row table. Dense gradients get
+    plain Adam."""
+    import tensorflow as tf
+    import tf_keras as keras
+
+    class LazyAdam(keras.optimizers.Adam):
+        def update_step(self, gradient, variable):
+            if not isinstance(gradient, tf.IndexedSlices):
+                return super().update_step(gradient, variable)
+            rows, position = tf.unique(gradient.indices)
+            values = tf.math.unsorted_segment_sum(gradient.values, position, tf.shape(rows)[0])
+            step = tf.cast(self.iterations + 1, variable.dtype)
+            beta_1, beta_2 = tf.cast(self.beta_1, variable.dtype), tf.cast(self.beta_2, variable.dtype)
+            lr = tf.cast(self.learning_rate, variable.dtype)
+            alpha = lr * tf.sqrt(1 - tf.pow(beta_2, step)) / (1 - tf.pow(beta_1, step))
+            key = self._index_dict[self._var_key(variable)]
+            m, v = self._momentums[key], self._velocities[key]
+            m_rows = beta_1 * tf.gather(m, rows) + (1 - beta_1) * values
+            v_rows = beta_2 * tf.gather(v, rows) + (1 - beta_2) * tf.square(values)
+            m.scatter_update(tf.IndexedSlices(m_rows, rows))
+            v.scatter_update(tf.IndexedSlices(v_rows, rows))
+            variable.scatter_sub(tf.IndexedSlices(alpha * m_rows / (tf.sqrt(v_rows) + self.epsilon), rows))
+
+    return LazyAdam

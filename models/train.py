@@ -73,11 +73,22 @@ def run_fold(trainer: Trainer, fold: FoldData) -> dict:
     epochs = len(history.get("loss", [])) or 1
     own = summarize(trainer.train.target[fold.held_rows], held)
     result = {"fold": fold.k, "epochs": epochs, "seconds": seconds, "n": len(fold.held_rows),
-              "train_rows": len(fold.fit_rows), "own_f1": own["f1"], "own_threshold": own["threshold"]}
+              "train_rows": len(fold.fit_rows), "own_f1": own["f1"], "own_threshold": own["threshold"],
+              "precision": trainer.device()["precision"]}
     write_json(fold.folder / "done.json", result)
     print(f"{fold.label}: F1 {result['own_f1']:.4f} at its own best threshold, {epochs} epoch(s), "
           f"{seconds:.0f} s", flush=True)
     return result
+
+
+def check_precision(out: Path, finished: list[int], precision: str, name: str) -> None:
+    """A resumed model's folds all train in one precision: refuse to mix, naming how to go on either way."""
+    seen = {read_json(out / f"fold{k}" / "done.json").get("precision", "float32") for k in finished}
+    if seen == {precision}:
+        return
+    resume = f"Resume in the same precision (PRECISION={min(seen)} make train), or" if len(seen) == 1 else "Then"
+    raise PipelineError(f"{out}: folds {finished} were trained in {', '.join(sorted(seen))}, and this run would "
+                        f"train the rest in {precision}. {resume} retrain the model (make clean-model MODEL={name})")
 
 
 def run_of(trainer: Trainer, devices, started: str | None) -> dict:
@@ -138,6 +149,7 @@ def train_model(spec: ModelSpec, cfg: Config, n_jobs: int) -> dict | None:
     extra = {"path": trainer.path, "devices": device, **trainer.prepare()}
     todo = [k for k in range(cfg.folds.k) if not fold_done(out, k)]
     if len(todo) < cfg.folds.k:
+        check_precision(out, [k for k in range(cfg.folds.k) if k not in todo], device["precision"], spec.name)
         print(f"{spec.name}: resuming, folds {todo} left of {cfg.folds.k}", flush=True)
     jobs = [FoldData(k, np.flatnonzero(fold != k), np.flatnonzero(fold == k), out / f"fold{k}",
                      f"{spec.name} fold {k}") for k in todo]

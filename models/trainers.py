@@ -11,7 +11,7 @@ import numpy as np
 
 from core.config import ModelSpec
 from core.errors import PipelineError
-from models.partial import PartialTrainer
+from models.partial import FullTrainer, PartialTrainer
 from models.trainer_base import NetworkTrainer, Trainer, embed_once
 
 
@@ -48,14 +48,17 @@ class CachedHeadTrainer(NetworkTrainer):
         return spec.kind == "hub" and not spec.trainable and spec.features == "sentence"
 
     def prepare(self):
+        return {"embed_seconds": embed_once(self.embeddings, self.module_paths(), self.train, self.test)}
+
+    def embeddings(self, module: str, texts: np.ndarray, label: str):
+        from models.devices import devices
         from models.embed_cache import cached_embeddings
-        return {"embed_seconds": embed_once(cached_embeddings, self.module_paths(), self.train, self.test)}
+        return cached_embeddings(module, texts, label, devices().compute_dtype)
 
     def network(self, spec, fold, dev, batch, y):
-        from models.embed_cache import cached_embeddings
         from models.keras_model import cached_model, embedding_dataset
         modules = self.module_paths()       # memory-mapped, read batch by batch: never the whole matrix in memory
-        x, x_test = ([cached_embeddings(m, t, name) for m in modules]
+        x, x_test = ([self.embeddings(m, t, name) for m in modules]
                      for t, name in ((self.train.texts, "train"), (self.test.texts, "test")))
         with dev.strategy.scope():
             model = cached_model(spec, sum(part.shape[1] for part in x), dev.xla)
@@ -78,9 +81,11 @@ class TokenHeadTrainer(NetworkTrainer):
         return {"embed_seconds": embed_once(self.token_cache, self.module_paths(), self.train, self.test)}
 
     def token_cache(self, module: str, texts: np.ndarray, label: str):
+        from models.devices import devices
         from models.embed_cache import cached_token_embeddings
         return cached_token_embeddings(module, texts, label, precision=self.spec.token_precision,
-                                       budget_gb=self.cfg.workspace.disk_budget_gb)
+                                       budget_gb=self.cfg.workspace.disk_budget_gb,
+                                       compute_dtype=devices().compute_dtype)
 
     def network(self, spec, fold, dev, batch, y):
         from models.keras_model import recurrent_token_model, token_dataset, token_model
@@ -99,7 +104,8 @@ class TokenHeadTrainer(NetworkTrainer):
 
 
 class ModuleTrainer(NetworkTrainer):
-    """A fine-tuned module runs inside every training step, on length-bucketed batches of texts."""
+    """A fine-tuned module runs inside every training step, on length-bucketed batches of texts (a module
+    that takes token ids trains through FullTrainer instead, tokenized once)."""
     path, description = "module", "fine-tuned module inside the training step"
 
     @staticmethod
@@ -114,7 +120,7 @@ class ModuleTrainer(NetworkTrainer):
         fit_rows, held = fold.fit_rows, fold.held_rows
         steps = -(-len(fit_rows) // batch)
         with dev.strategy.scope():                # the module's variables too: mirrored on every replica
-            layers = hub_layers(spec, self.cfg)
+            layers = hub_layers(spec, self.cfg, compute_dtype=dev.compute_dtype)
             model = module_model(spec, layers, steps_per_epoch=steps)
         length, test_length = (token_lengths(layers[0].resolved_object, t) for t in (x, x_test))
         train_data = bucketed_dataset(x[fit_rows], y[fit_rows], length[fit_rows], batch, spec.seed + fold.k)
@@ -122,7 +128,8 @@ class ModuleTrainer(NetworkTrainer):
         return predict(model, x[held], batch, length[held]), predict(model, x_test, batch, test_length), history
 
 
-TRAINERS: list[type[Trainer]] = [TfidfTrainer, CachedHeadTrainer, TokenHeadTrainer, PartialTrainer, ModuleTrainer]
+TRAINERS: list[type[Trainer]] = [TfidfTrainer, CachedHeadTrainer, TokenHeadTrainer, PartialTrainer, FullTrainer,
+                                 ModuleTrainer]
 
 
 def trainer_for(spec: ModelSpec) -> type[Trainer]:

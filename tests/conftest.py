@@ -1,6 +1,7 @@
 """Shared fixtures: every test works in its own workspace (PIPELINE_ROOT) with its own small config."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,9 @@ import core  # noqa: F401  (TensorFlow's environment, before any test imports it
 from core.paths import SHARED_DATA
 
 SHARED = SHARED_DATA
+# The suite computes in float32 on every machine (a CPU with bfloat16 units would default to it): its figures
+# are the same everywhere. The bfloat16 path and the choice of precision have tests of their own.
+os.environ.setdefault("PRECISION", "float32")
 
 COMPETITION = """
 [competition]

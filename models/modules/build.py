@@ -29,6 +29,7 @@ DONE = "saved_model.pb"
 BUILDERS = {  # builder name -> (module whose build(dest, options) makes it, its options dataclass)
     "use-m3": ("models.modules.use_m3", "UseM3Options"),
     "minilm": ("models.modules.minilm", "MiniLMOptions"),
+    "mpnet": ("models.modules.mpnet", "MPNetOptions"),
     "pypi-glove": ("models.modules.pypi_glove", "PypiGloveOptions"),
     "word-vectors": ("models.modules.word_vectors", "WordVectorOptions"),
 }

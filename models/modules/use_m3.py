@@ -31,8 +31,9 @@ import tensorflow_text as tf_text
 
 from core.cli import entry_point
 from core.errors import PipelineError
-from models.modules.layers import layer_norm
+from models.modules.layers import layer_norm, matmul
 from models.modules.savedmodel import export_text_encoder
+from models.modules.transformer import COMPUTE_DTYPES
 
 EMB_DIM = 512
 CNN_DIM = 256
@@ -100,39 +101,40 @@ class Encoder(tf.Module):
     def weights(self) -> list[tf.Variable]:
         return list(self.v.values())
 
-    def __call__(self, ids: tf.RaggedTensor) -> tf.Tensor:
+    def __call__(self, ids: tf.RaggedTensor, dtype: tf.DType = tf.float32) -> tf.Tensor:
+        """Sentence embeddings [B, 512]; the matrix products in `dtype`, everything else in float32."""
         v = self.v
         lens = tf.cast(ids.row_lengths(), tf.float32)[:, None]
         # sum-then-project: the token sum commutes with the linear projection (as in the package)
-        sums = tf.math.unsorted_segment_sum(self.features(ids), ids.value_rowids(), ids.nrows())
-        return self.sentence((sums @ v["cnn_W"] + lens * v["cnn_b"]) * tf.math.rsqrt(lens))
+        sums = tf.math.unsorted_segment_sum(self.features(ids, dtype), ids.value_rowids(), ids.nrows())
+        return self.sentence((matmul(sums, v["cnn_W"], dtype) + lens * v["cnn_b"]) * tf.math.rsqrt(lens), dtype)
 
-    def token_embeddings(self, ids: tf.RaggedTensor) -> tf.RaggedTensor:
+    def token_embeddings(self, ids: tf.RaggedTensor, dtype: tf.DType = tf.float32) -> tf.RaggedTensor:
         """Each token's projected n-gram features [B, (T), 512]: their sum / sqrt(T) is what `sentence` takes."""
-        return ids.with_flat_values(self.features(ids) @ self.v["cnn_W"] + self.v["cnn_b"])
+        return ids.with_flat_values(matmul(self.features(ids, dtype), self.v["cnn_W"], dtype) + self.v["cnn_b"])
 
-    def features(self, ids: tf.RaggedTensor) -> tf.Tensor:
+    def features(self, ids: tf.RaggedTensor, dtype: tf.DType = tf.float32) -> tf.Tensor:
         """Token embedding + the three CNN n-gram branches, layer-normed: [tokens, 1280], flat."""
         v = self.v
         flat, rows = ids.flat_values, ids.value_rowids()
         emb = tf.gather(v["embeddings"], flat)
-        x = layer_norm(emb @ v["proj_W"] + v["proj_b"], v["proj_ln_g"], v["proj_ln_b"], self.eps)
+        x = layer_norm(matmul(emb, v["proj_W"], dtype) + v["proj_b"], v["proj_ln_g"], v["proj_ln_b"], self.eps)
 
         index = _window_index(rows)
         branches = []
         for i, (n, left) in enumerate(ORDERS):
             xs = x[:, i * CNN_DIM:(i + 1) * CNN_DIM]
-            h = tf.nn.relu(_windows(xs, index, n, left) @ v[f"w1_{n}"] + v[f"b1_{n}"]) + xs
-            branches.append(tf.nn.relu(_windows(h, index, n, left) @ v[f"w2_{n}"] + v[f"b2_{n}"]) + h)
+            h = tf.nn.relu(matmul(_windows(xs, index, n, left), v[f"w1_{n}"], dtype) + v[f"b1_{n}"]) + xs
+            branches.append(tf.nn.relu(matmul(_windows(h, index, n, left), v[f"w2_{n}"], dtype) + v[f"b2_{n}"]) + h)
         return layer_norm(tf.concat([emb] + branches, axis=1), v["ln_g"], v["ln_b"], self.eps)
 
-    def sentence(self, mean: tf.Tensor) -> tf.Tensor:
+    def sentence(self, mean: tf.Tensor, dtype: tf.DType = tf.float32) -> tf.Tensor:
         """The DAN over the sqrt-n pooled token projections, L2-normalised: [B, 512]."""
         v = self.v
-        y0 = tf.nn.relu(mean @ v["d0"])
-        y1 = tf.nn.relu(mean @ v["p1"] + y0 @ v["d1"])
-        y2 = tf.nn.relu(y1 @ v["d2"])
-        z = tf.tanh(y1 @ v["p3"] + y2 @ v["d3"])
+        y0 = tf.nn.relu(matmul(mean, v["d0"], dtype))
+        y1 = tf.nn.relu(matmul(mean, v["p1"], dtype) + matmul(y0, v["d1"], dtype))
+        y2 = tf.nn.relu(matmul(y1, v["d2"], dtype))
+        z = tf.tanh(matmul(y1, v["p3"], dtype) + matmul(y2, v["d3"], dtype))
         return z * tf.math.rsqrt(tf.maximum(tf.reduce_sum(tf.square(z), axis=1, keepdims=True), self.eps))
 
 
@@ -171,16 +173,16 @@ def build(dest: Path, options: UseM3Options = UseM3Options()) -> Path:
     encoder = Encoder(load_weights(weights_path))
     tokenizer = make_tokenizer(sp_model)
 
-    def encode(texts):
-        return encoder(tokenizer.tokenize(texts))
+    def encode(texts, compute_dtype="float32"):
+        return encoder(tokenizer.tokenize(texts), tf.as_dtype(compute_dtype))
 
-    def token_embeddings(texts):
-        return encoder.token_embeddings(tokenizer.tokenize(texts))
+    def token_embeddings(texts, compute_dtype="float32"):
+        return encoder.token_embeddings(tokenizer.tokenize(texts), tf.as_dtype(compute_dtype))
 
     trainable = [w for w in encoder.weights if options.finetune_embeddings or w is not encoder.v["embeddings"]]
     return export_text_encoder(Path(dest), encode, encoder.weights, tokenize=tokenizer.tokenize,
                                token_embeddings=token_embeddings, trainable=trainable,
-                               assets={"encoder": encoder, "tokenizer": tokenizer})
+                               assets={"encoder": encoder, "tokenizer": tokenizer}, compute_dtypes=COMPUTE_DTYPES)
 
 
 @entry_point
