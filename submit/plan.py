@@ -21,7 +21,7 @@ from pathlib import Path
 from core.cli import entry_point
 from core.config import Config, load_config
 from core.paths import REPO, input_dir
-from submit.kernel import kernel_models
+from submit.kernel_contents import kernel_models
 
 THROUGHPUTS = REPO / "tests" / "benchmarks" / "throughputs.json"
 HARDWARE = ("T4", "P100", "H100", "CPU")
