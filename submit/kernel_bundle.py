@@ -36,6 +36,7 @@ from core.paths import REPO, submit_dir
 from submit.kernel_contents import (KAGGLE_MODEL_URL, built_in_kernel, kaggle_model_sources, kernel_models,
                                     kernel_vectors, model_handles, needed_modules, outside_files, to_attach)
 from submit.kernel_dataset import DATASET_MODULES, dataset_folder
+from submit.plan import plan_problems
 
 CODE_FILE = "kernel.py"
 METADATA = "kernel-metadata.json"
@@ -94,12 +95,7 @@ def dataset_source_problems(cfg: Config) -> list[str]:
 
 
 # Checks `write` makes before it writes anything; each gives the problems it found (empty: none).
-# `make plan`'s time check (submit/plan.py) belongs here too.
-def plan_problems(cfg: Config) -> list[str]:
-    from submit.plan import plan_problems as over_time      # the plan imports this file: imported late
-    return over_time(cfg)
-
-
+# `make plan`'s time check (submit/plan.py) is one of them.
 REFUSALS = [external_data_problems, dataset_source_problems, plan_problems]
 
 
