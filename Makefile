@@ -17,7 +17,8 @@ W      := $(or $(PIPELINE_ROOT),$(CURDIR))
 CONFIG ?= $(CURDIR)/pipeline.toml
 # make test: pytest-xdist worker processes (0: the whole suite in this one process)
 TEST_JOBS ?= 2
-export CONFIG PIPELINE_ROOT FORCE N_JOBS BACKEND DASK_SCHEDULER DEVICES PRECISION
+# VERBOSE=1: TensorFlow's C++ start-up lines too (core/quiet.py keeps them out otherwise)
+export CONFIG PIPELINE_ROOT FORCE N_JOBS BACKEND DASK_SCHEDULER DEVICES PRECISION VERBOSE
 
 TRAIN  := $(W)/input/train.csv
 FOLDS  := $(W)/folds/folds.csv
