@@ -23,7 +23,11 @@ export CONFIG PIPELINE_ROOT FORCE N_JOBS BACKEND DASK_SCHEDULER DEVICES PRECISIO
 TRAIN  := $(W)/input/train.csv
 FOLDS  := $(W)/folds/folds.csv
 show    = $(shell [ -x $(PY) ] && $(PY) -m core.show $(1))
-MODELS  = $(call show,models)
+# MODELS=a,b (or "a b") on the command line: only those models; `core.show models` refuses a name not in the catalogue
+comma  := ,
+ASKED  := $(if $(filter command line,$(origin MODELS)),$(subst $(comma), ,$(MODELS)))
+override MODELS = $(or $(ASKED),$(call show,models))
+MODULES = $(shell $(PY) -m core.show modules $(ASKED) 2>/dev/null)
 BLENDS  = $(call show,blends)
 BLEND  ?= $(call show,default-blend)
 
@@ -66,13 +70,19 @@ $(TRAIN):
 	@echo "error: $@ not found. Get a competition first: make data (Kaggle), make demo (offline), or make local-competition SOURCE=file.csv" >&2; exit 2
 
 # ---- models ----
-modules: $(STAMP) ## Build the local hub modules into models/hub/ (skips those already built)
+modules: $(STAMP) ## Build the local hub modules into models/hub/ (skips those already built; MODELS=a,b: only theirs)
+ifeq ($(ASKED),)
 	$(PY) -m models.modules.build
+else
+	@$(PY) -m core.show models $(ASKED) > /dev/null
+	$(if $(MODULES),$(PY) -m models.modules.build $(addprefix --name ,$(MODULES)),@echo "$(ASKED): no local hub module to build")
+endif
 
 module: $(STAMP) ## Build one word-vector module: VECTORS=path NAME=name [OPTS="--lowercase --vocab-limit N --oov-buckets N --combine mean --weights 0.7 0.3"]; VECTORS="a b" combines files
 	$(PY) -m models.modules.word_vectors --vectors $(if $(VECTORS),$(foreach v,$(VECTORS),"$(v)"),"") --name "$(NAME)" $(OPTS)
 
-train: $(STAMP) ## Train every enabled model on every fold: models/<model>/ (N_JOBS=n; BACKEND=dask [DASK_SCHEDULER=tcp://host:port]; DEVICES=cpu:2, PRECISION=...)
+train: $(STAMP) ## Train every enabled model on every fold, or MODELS=a,b only: models/<model>/ (N_JOBS=n; BACKEND=dask [DASK_SCHEDULER=tcp://host:port]; DEVICES=cpu:2, PRECISION=...)
+	@$(PY) -m core.show models $(ASKED) > /dev/null
 	@$(PY) -m models.devices --line
 	$(MAKE) modules
 	$(MAKE) $(foreach m,$(MODELS),$(W)/models/$(m)/metrics.json)

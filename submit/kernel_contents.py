@@ -52,8 +52,7 @@ def model_handles(cfg: Config, model: str) -> tuple[str, ...]:
 
 def needed_modules(cfg: Config) -> dict[str, str]:
     """Locally built modules the kernel's models use: name -> builder."""
-    handles = kernel_handles(cfg)
-    return {n: spec.builder for n, spec in cfg.modules.items() if n in handles}
+    return {n: cfg.modules[n].builder for n in cfg.modules_of([cfg.model(m) for m in kernel_models(cfg)])}
 
 
 def outside_files(cfg: Config, module: str) -> list[str]:
