@@ -54,9 +54,9 @@ doctor: $(STAMP) ## Which devices TensorFlow sees, and why not a GPU; what DEVIC
 data: $(STAMP) ## Download the competition into input/ with the kaggle CLI (needs credentials)
 	$(PY) -m input.download
 
-demo: $(STAMP) ## Offline default: a synthetic demo competition (unless input/ holds one), then the whole pipeline
+demo: $(STAMP) ## Offline default: a synthetic demo competition (unless input/ holds one), then the whole pipeline and its report
 	$(PY) -m input.demo
-	$(MAKE) folds train ensemble submit leaderboard
+	$(MAKE) folds train ensemble submit leaderboard report
 
 local-competition: $(STAMP) ## Split a labelled CSV into a local competition: SOURCE=file.csv [TEST_FRACTION=0.2]
 	$(PY) -m input.local_competition --source "$(SOURCE)" $(if $(TEST_FRACTION),--test-fraction $(TEST_FRACTION))
