@@ -17,12 +17,17 @@ W      := $(or $(PIPELINE_ROOT),$(CURDIR))
 CONFIG ?= $(CURDIR)/pipeline.toml
 # make test: pytest-xdist worker processes (0: the whole suite in this one process)
 TEST_JOBS ?= 2
-export CONFIG PIPELINE_ROOT FORCE N_JOBS BACKEND DASK_SCHEDULER DEVICES PRECISION
+# VERBOSE=1: TensorFlow's C++ start-up lines too (core/quiet.py keeps them out otherwise)
+export CONFIG PIPELINE_ROOT FORCE N_JOBS BACKEND DASK_SCHEDULER DEVICES PRECISION VERBOSE
 
 TRAIN  := $(W)/input/train.csv
 FOLDS  := $(W)/folds/folds.csv
 show    = $(shell [ -x $(PY) ] && $(PY) -m core.show $(1))
-MODELS  = $(call show,models)
+# MODELS=a,b (or "a b") on the command line: only those models; `core.show models` refuses a name not in the catalogue
+comma  := ,
+ASKED  := $(if $(filter command line,$(origin MODELS)),$(subst $(comma), ,$(MODELS)))
+override MODELS = $(or $(ASKED),$(call show,models))
+MODULES = $(shell $(PY) -m core.show modules $(ASKED) 2>/dev/null)
 BLENDS  = $(call show,blends)
 BLEND  ?= $(call show,default-blend)
 
@@ -49,9 +54,9 @@ doctor: $(STAMP) ## Which devices TensorFlow sees, and why not a GPU; what DEVIC
 data: $(STAMP) ## Download the competition into input/ with the kaggle CLI (needs credentials)
 	$(PY) -m input.download
 
-demo: $(STAMP) ## Offline default: a synthetic demo competition (unless input/ holds one), then the whole pipeline
+demo: $(STAMP) ## Offline default: a synthetic demo competition (unless input/ holds one), then the whole pipeline and its report
 	$(PY) -m input.demo
-	$(MAKE) folds train ensemble submit leaderboard
+	$(MAKE) folds train ensemble submit leaderboard report
 
 local-competition: $(STAMP) ## Split a labelled CSV into a local competition: SOURCE=file.csv [TEST_FRACTION=0.2]
 	$(PY) -m input.local_competition --source "$(SOURCE)" $(if $(TEST_FRACTION),--test-fraction $(TEST_FRACTION))
@@ -65,13 +70,19 @@ $(TRAIN):
 	@echo "error: $@ not found. Get a competition first: make data (Kaggle), make demo (offline), or make local-competition SOURCE=file.csv" >&2; exit 2
 
 # ---- models ----
-modules: $(STAMP) ## Build the local hub modules into models/hub/ (skips those already built)
+modules: $(STAMP) ## Build the local hub modules into models/hub/ (skips those already built; MODELS=a,b: only theirs)
+ifeq ($(ASKED),)
 	$(PY) -m models.modules.build
+else
+	@$(PY) -m core.show models $(ASKED) > /dev/null
+	$(if $(MODULES),$(PY) -m models.modules.build $(addprefix --name ,$(MODULES)),@echo "$(ASKED): no local hub module to build")
+endif
 
 module: $(STAMP) ## Build one word-vector module: VECTORS=path NAME=name [OPTS="--lowercase --vocab-limit N --oov-buckets N --combine mean --weights 0.7 0.3"]; VECTORS="a b" combines files
 	$(PY) -m models.modules.word_vectors --vectors $(if $(VECTORS),$(foreach v,$(VECTORS),"$(v)"),"") --name "$(NAME)" $(OPTS)
 
-train: $(STAMP) ## Train every enabled model on every fold: models/<model>/ (N_JOBS=n; BACKEND=dask [DASK_SCHEDULER=tcp://host:port]; DEVICES=cpu:2, PRECISION=...)
+train: $(STAMP) ## Train every enabled model on every fold, or MODELS=a,b only: models/<model>/ (N_JOBS=n; BACKEND=dask [DASK_SCHEDULER=tcp://host:port]; DEVICES=cpu:2, PRECISION=...)
+	@$(PY) -m core.show models $(ASKED) > /dev/null
 	@$(PY) -m models.devices --line
 	$(MAKE) modules
 	$(MAKE) $(foreach m,$(MODELS),$(W)/models/$(m)/metrics.json)

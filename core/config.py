@@ -139,6 +139,11 @@ class Config:
     def enabled_models(self) -> list[ModelSpec]:
         return [m for m in self.models.values() if runs_here(m)]
 
+    def modules_of(self, models: list[ModelSpec]) -> list[str]:
+        """The locally built modules ([modules] names, in their order) that the models load."""
+        handles = {handle for m in models if m.kind == "hub" for handle in m.handles}
+        return [name for name in self.modules if name in handles]
+
     def blend(self, name: str) -> BlendSpec:
         if name not in self.blends:
             raise PipelineError(f"{self.path}: no blend named {name!r}; known blends: {', '.join(self.blends)}")

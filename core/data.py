@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,8 @@ from core.config import Config, load_config
 from core.errors import InputError
 from core.paths import input_dir
 
+PACKED = {b"\x1f\x8b": "gzip-compressed", b"PK\x03\x04": "a zip archive", b"BZh": "bzip2-compressed",
+          b"\xfd7zXZ\x00": "xz-compressed", b"(\xb5/\xfd": "zstd-compressed", b"7z\xbc\xaf'\x1c": "a 7-Zip archive"}
 GET_DATA = "get a competition with `make data` (Kaggle), `make demo` (offline) or `make local-competition SOURCE=file.csv`"
 
 
@@ -109,11 +112,7 @@ def load_solution(cfg: Config | None = None) -> Split | None:
 
 def read_table(path: Path, columns: list[str]) -> pd.DataFrame:
     """Read a CSV as strings (no NA guessing: 'NA' is a valid question), checking it has `columns`."""
-    if not path.exists():
-        raise InputError(f"{path}: file not found; {GET_DATA}")
-    if path.stat().st_size == 0:
-        raise InputError(f"{path}: the file is empty; restore it from the competition download ({GET_DATA})")
-    _check_header(path, columns)
+    _check_header(path, _text_head(path), columns)
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
     except UnicodeDecodeError:
@@ -121,6 +120,8 @@ def read_table(path: Path, columns: list[str]) -> pd.DataFrame:
                          f"re-save the file as UTF-8") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
         raise InputError(f"{path}: not a readable CSV ({str(e).strip()}); check quoting and the header line") from None
+    except OSError as e:
+        raise _unreadable(path, e) from None
     absent = [col for col in columns if col not in df.columns]
     if absent:
         raise InputError(
@@ -131,10 +132,41 @@ def read_table(path: Path, columns: list[str]) -> pd.DataFrame:
     return df
 
 
-def _check_header(path: Path, columns: list[str]) -> None:
-    """The first line must be the comma-separated header: refuse another delimiter, or a missing header line."""
-    with open(path, "rb") as f:
-        first = f.readline().decode("utf-8-sig", errors="replace").strip()
+def _text_head(path: Path) -> bytes:
+    """The file's first 64 KB, once it is known to be a file that can be read and holds uncompressed text."""
+    if not path.exists():
+        raise InputError(f"{path}: file not found; {GET_DATA}")
+    if path.is_dir():
+        raise InputError(f"{path}: a folder, not a file; put the competition's {path.name} at this path "
+                         f"(move the file out of the folder, then remove the folder)")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1 << 16)
+    except OSError as e:
+        raise _unreadable(path, e) from None
+    if not head:
+        raise InputError(f"{path}: the file is empty; restore it from the competition download ({GET_DATA})")
+    packed = next((kind for magic, kind in PACKED.items() if head.startswith(magic)), None)
+    if packed:
+        raise InputError(f"{path}: {packed}, not a CSV text file; unpack it (a Kaggle download: unzip it into "
+                         f"input/) so that {path.name} is the CSV itself")
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InputError(f"{path}: UTF-16 text; re-save the file as UTF-8")
+    if b"\x00" in head:
+        raise InputError(f"{path}: binary data (NUL bytes), not a CSV text file; restore it from the competition "
+                         f"download ({GET_DATA})")
+    return head
+
+
+def _unreadable(path: Path, error: OSError) -> InputError:
+    return InputError(f"{path}: cannot be read ({error.strerror or error}); check that the file is yours to read "
+                      f"(ls -l {path}), or restore it from the competition download")
+
+
+def _check_header(path: Path, head: bytes, columns: list[str]) -> None:
+    """The first line must be the comma-separated header, each column named once: refuse another delimiter, a
+    missing header line, or a repeated name (pandas would silently rename it)."""
+    first = next(iter(head.decode("utf-8-sig", errors="replace").splitlines()), "").strip()
     expected = ",".join(columns)
     for sep in (";", "\t", "|"):
         if set(columns) <= _fields(first, sep):
@@ -144,6 +176,11 @@ def _check_header(path: Path, columns: list[str]) -> None:
         raise InputError(f"{path}: the first line is not the header, or not comma-separated (it reads "
                          f"{first[:80]!r}); the file must start with a header line naming the columns {expected!r} "
                          f"(the [competition] table of the configuration names them)")
+    names = next(csv.reader([first]))
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise InputError(f"{path}: the header names column(s) {repeated} more than once; give each column its own "
+                         f"name (rename or drop the repeated one)")
 
 
 def _fields(line: str, sep: str) -> set[str]:
@@ -185,11 +222,26 @@ def _texts(df: pd.DataFrame, col: str, id_col: str, name: str) -> np.ndarray:
 
 def _labels(df: pd.DataFrame, col: str, id_col: str, name: str) -> np.ndarray:
     raw = df[col].to_numpy(dtype=object)
-    bad = np.flatnonzero([t.strip() not in ("0", "1") for t in raw])
+    labels = [_label(t) for t in raw]
+    bad = np.flatnonzero([label is None for label in labels])
     if len(bad):
         raise InputError(f"{name}: {col} must be 0 or 1, found {raw[bad[0]]!r} in row(s) {_rows(bad)} "
                          f"({id_col} {df[id_col].iloc[bad[0]]!r}); fix or drop those rows")
-    return np.array([t.strip() == "1" for t in raw], dtype=np.int8)
+    return np.array(labels, dtype=np.int8)
+
+
+@lru_cache(maxsize=256)
+def _label(text: str) -> int | None:
+    """0 or 1 from a label as files write it: 0 / 1, 0.0 / 1.0 (pandas writes an integer column that once held a
+    NaN so), True / False (pandas reads those as booleans); None for anything else."""
+    text = text.strip().lower()
+    if text in ("true", "false"):
+        return int(text == "true")
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return int(value) if value in (0.0, 1.0) else None
 
 
 def _rows(idx, shown: int = 5) -> str:

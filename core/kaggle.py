@@ -3,7 +3,7 @@
 Two ways in. `run` runs the kaggle CLI (input.download, submit.kaggle_cli): an argument list that
 starts with "kaggle"; tests check those lists and monkeypatch `_execute`. `api()` gives the kaggle
 package's Python API (KaggleApi, kaggle 2.2.4), and `call` runs one of its methods: the kernel loop
-(submit.kernel) reads what the API returns (a push's error, a run's status and log) instead of the
+(submit.kernel_api) reads what the API returns (a push's error, a run's status and log) instead of the
 CLI's printed text, which says "Kernel push error: ..." and exits 0. Tests monkeypatch `_client`.
 
 Secrets: nothing here prints, logs or returns a key or token. Messages name the variables and

@@ -21,7 +21,7 @@ from pathlib import Path
 from core.cli import entry_point
 from core.config import Config, load_config
 from core.paths import REPO, input_dir
-from submit.kernel import kernel_models
+from submit.kernel_contents import kernel_models
 
 THROUGHPUTS = REPO / "tests" / "benchmarks" / "throughputs.json"
 HARDWARE = ("T4", "P100", "H100", "CPU")
@@ -75,7 +75,7 @@ def model_minutes(measured: dict | None, rows: tuple[int, int], k: int) -> float
 def competition_rows(cfg: Config) -> tuple[int, int]:
     """Rows of input/ when the competition is there, else the real Quora size."""
     files = [input_dir() / cfg.competition.train, input_dir() / cfg.competition.test]
-    if all(f.exists() for f in files):
+    if all(f.is_file() for f in files):
         with open(files[0], "rb") as a, open(files[1], "rb") as b:
             return sum(1 for _ in a) - 1, sum(1 for _ in b) - 1
     return QUORA_ROWS

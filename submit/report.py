@@ -296,7 +296,7 @@ def _pct(value: float) -> str:
 @entry_point
 def main() -> None:
     path = write_report()
-    print(f"{path}: {len(figures())} figure(s) embedded")
+    print(f"{path}: {len(figures())} figure(s) embedded; open it in a browser")
 
 
 if __name__ == "__main__":

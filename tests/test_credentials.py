@@ -86,17 +86,17 @@ def test_the_submission_manifest_holds_no_credential(planted):
 
 
 def test_the_kernel_folder_holds_no_credential(planted):
-    from submit import kernel
-    folder = kernel.write()
+    from submit import kernel_bundle
+    folder = kernel_bundle.write()
     texts = [p.read_text() for p in folder.iterdir()]
-    assert texts and not any(SECRET in t or SECRET in kernel._decoded_code(t) for t in texts)
+    assert texts and not any(SECRET in t or SECRET in kernel_bundle._decoded_code(t) for t in texts)
 
 
 def test_a_credential_copied_into_the_project_config_keeps_the_kernel_from_being_written(planted):
-    from submit import kernel
+    from submit import kernel_bundle
     (planted / "pipeline.toml").write_text(CONFIG + f"\n# pasted by mistake: {SECRET}\n")
     with pytest.raises(PipelineError, match="would contain a Kaggle credential"):
-        kernel.write()
+        kernel_bundle.write()
     assert not (planted / "submit" / "kernel" / "kernel.py").exists()
 
 

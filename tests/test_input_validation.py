@@ -1,12 +1,17 @@
-"""Each bad input fed to the loader: non-zero exit, a message naming the problem, nothing written to folds/."""
+"""Each bad input fed to the loader: non-zero exit, a message naming the problem, nothing written to folds/; and
+the valid variants a competition file comes in, accepted with every row kept."""
+import gzip
 import subprocess
 import sys
+import zipfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from conftest import write_competition
+from core.data import load_train
 from core.paths import REPO
 from folds import make_folds
 
@@ -167,3 +172,102 @@ def test_the_text_na_is_a_question_not_a_missing_value(competition):
     from core.data import load_train
     edit(competition / "train.csv", "how do I fix my", "NA", )
     assert "NA" in load_train().texts[1]
+
+
+# ---- files that are no CSV text at all: refused by name, with the fix
+
+def test_a_folder_in_place_of_a_file_is_refused(competition, workspace, capsys):
+    (competition / "train.csv").unlink()
+    (competition / "train.csv").mkdir()
+    assert_refused(capsys, workspace, "train.csv: a folder, not a file")
+
+
+def test_a_gzip_compressed_file_names_the_compression_and_the_fix(competition, workspace, capsys):
+    path = competition / "train.csv"
+    path.write_bytes(gzip.compress(path.read_bytes()))
+    assert_refused(capsys, workspace, "train.csv: gzip-compressed, not a CSV text file", "unpack it")
+
+
+def test_a_zip_archive_is_refused(competition, workspace, capsys):
+    path = competition / "test.csv"
+    with zipfile.ZipFile(competition / "test.zip", "w") as archive:
+        archive.write(path, "test.csv")
+    (competition / "test.zip").replace(path)
+    assert_refused(capsys, workspace, "test.csv: a zip archive, not a CSV text file")
+
+
+def test_binary_bytes_are_refused(competition, workspace, capsys):
+    (competition / "train.csv").write_bytes(bytes(range(256)) * 4)
+    assert_refused(capsys, workspace, "train.csv: binary data (NUL bytes), not a CSV text file")
+
+
+def test_utf16_text_is_refused_asking_for_utf8(competition, workspace, capsys):
+    path = competition / "train.csv"
+    path.write_bytes(path.read_text().encode("utf-16"))
+    assert_refused(capsys, workspace, "train.csv: UTF-16 text; re-save the file as UTF-8")
+
+
+def test_a_repeated_column_name_is_refused_naming_it(competition, workspace, capsys):
+    path = competition / "train.csv"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0] + ",question_text"] + [line + ",x" for line in lines[1:]]) + "\n")
+    assert_refused(capsys, workspace, "train.csv: the header names column(s) ['question_text'] more than once")
+
+
+def test_a_file_that_cannot_be_read_names_it(competition, workspace, capsys, monkeypatch):
+    def denied(path, *args, **kwargs):
+        if Path(path).name == "train.csv":
+            raise PermissionError(13, "Permission denied", str(path))
+        return open(path, *args, **kwargs)
+    monkeypatch.setattr("core.data.open", denied, raising=False)
+    assert_refused(capsys, workspace, "train.csv: cannot be read (Permission denied)")
+
+
+# ---- valid variants: accepted, every row kept
+
+def test_targets_written_as_floats_are_read_as_zero_and_one(competition):
+    train = pd.read_csv(competition / "train.csv")
+    train.astype({"target": float}).to_csv(competition / "train.csv", index=False)       # 0.0 / 1.0
+    assert "1.0" in (competition / "train.csv").read_text()
+    assert list(load_train().target) == list(train["target"])
+
+
+def test_targets_written_as_true_and_false_are_read_as_one_and_zero(competition):
+    train = pd.read_csv(competition / "train.csv")
+    train.astype({"target": bool}).to_csv(competition / "train.csv", index=False)
+    assert "True" in (competition / "train.csv").read_text()
+    assert list(load_train().target) == list(train["target"])
+
+
+def quoted_newline(data: bytes) -> bytes:
+    """Row q00001's text over two lines, quoted as a CSV writer quotes it."""
+    return data.replace(b"q00001,how do I fix my", b'q00001,"how do I\nfix my', 1).replace(b" today?,", b' today?",', 1)
+
+
+def extra_column(data: bytes) -> bytes:
+    header, *rows = data.rstrip(b"\n").split(b"\n")
+    return b"\n".join([header + b",source"] + [row + b",web" for row in rows]) + b"\n"
+
+
+VALID_VARIANTS = {
+    "bom": lambda data: b"\xef\xbb\xbf" + data,
+    "crlf": lambda data: data.replace(b"\n", b"\r\n"),
+    "cr-only": lambda data: data.replace(b"\n", b"\r"),
+    "quoted-newline": quoted_newline,
+    "extra-column": extra_column,
+    "long-text": lambda data: data.replace(b"how do I", b"how " * 50_000 + b"do I", 1),    # 250,000 characters
+}
+
+
+@pytest.mark.parametrize("variant", VALID_VARIANTS.values(), ids=VALID_VARIANTS.keys())
+def test_valid_variants_keep_every_row(competition, variant):
+    path = competition / "train.csv"
+    path.write_bytes(variant(path.read_bytes()))
+    train = load_train()
+    assert len(train) == 60 and list(train.ids[-2:]) == ["q00058", "q00059"] and train.target.sum() == 12
+
+
+def test_a_quoted_newline_stays_inside_its_text(competition):
+    path = competition / "train.csv"
+    path.write_bytes(quoted_newline(path.read_bytes()))
+    assert load_train().texts[1].startswith("how do I\nfix my")

@@ -1,5 +1,6 @@
-"""submit.kernel: metadata Kaggle accepts, refusals before anything is written, the kernel loop through the kaggle
-API (stubbed: conftest's kaggle_api), the kernel script's own checks, and no credentials anywhere."""
+"""submit.kernel and its files by job: metadata Kaggle accepts, refusals before anything is written, the kernel
+loop through the kaggle API (stubbed: conftest's kaggle_api), the kernel script's own checks, and no credentials
+anywhere."""
 import json
 import os
 import runpy
@@ -49,7 +50,7 @@ def credentials(monkeypatch):
 
 
 def test_written_metadata_has_the_fields_the_cli_requires(tmp_path, monkeypatch):
-    from submit.kernel import metadata_problems, write
+    from submit.kernel_bundle import metadata_problems, write
     setup_env(tmp_path, monkeypatch)
     credentials(monkeypatch)
     folder = write()
@@ -64,7 +65,7 @@ def test_written_metadata_has_the_fields_the_cli_requires(tmp_path, monkeypatch)
 
 
 def test_metadata_validation_rejects_what_kaggle_rejects(tmp_path):
-    from submit.kernel import metadata_problems
+    from submit.kernel_bundle import metadata_problems
     meta = {"id": "me/abc", "title": "Abc", "code_file": "missing.py", "language": "julia",
             "kernel_type": "app", "enable_internet": True, "model_sources": ["a/b/c"], "competition_sources": []}
     found = "; ".join(metadata_problems(meta, tmp_path))
@@ -74,21 +75,21 @@ def test_metadata_validation_rejects_what_kaggle_rejects(tmp_path):
 
 
 def test_owner_comes_from_the_kaggle_table(tmp_path, monkeypatch):
-    from submit.kernel import write
+    from submit.kernel_bundle import write
     setup_env(tmp_path, monkeypatch, CONFIG + '\n[kaggle]\nowner = "alice"\nkernel = "quora-hub-run"\n')
     meta = json.loads((write() / "kernel-metadata.json").read_text())
     assert meta["id"] == "alice/quora-hub-run" and meta["title"] == "Quora Hub Run"
 
 
 def test_missing_owner_says_where_to_set_it(tmp_path, monkeypatch):
-    from submit.kernel import write
+    from submit.kernel_bundle import write
     setup_env(tmp_path, monkeypatch)
     with pytest.raises(PipelineError, match=r"\[kaggle\]"):
         write()
 
 
 def test_kernel_folder_and_logs_hold_no_credentials(tmp_path, monkeypatch, capfd, kaggle_api):
-    from submit import kernel
+    from submit import kernel, kernel_bundle
     setup_env(tmp_path, monkeypatch)
     credentials(monkeypatch)
     kaggle_api.answers["kernels_push"] = pushed(1, url=f"https://www.kaggle.com/code/someone/x?{FAKE_KEY}")
@@ -102,11 +103,11 @@ def test_kernel_folder_and_logs_hold_no_credentials(tmp_path, monkeypatch, capfd
     for path in (tmp_path / "submit").rglob("*"):
         if path.is_file():
             text = path.read_text(errors="replace")
-            assert FAKE_KEY not in text and FAKE_KEY not in kernel._decoded_code(text), path
+            assert FAKE_KEY not in text and FAKE_KEY not in kernel_bundle._decoded_code(text), path
 
 
 def test_a_key_inside_the_project_config_is_refused(tmp_path, monkeypatch):
-    from submit.kernel import write
+    from submit.kernel_bundle import write
     setup_env(tmp_path, monkeypatch, CONFIG + f'\n# oops: {FAKE_KEY}\n')
     credentials(monkeypatch)
     with pytest.raises(PipelineError, match="credential"):
@@ -116,7 +117,7 @@ def test_a_key_inside_the_project_config_is_refused(tmp_path, monkeypatch):
 
 def test_kernel_script_prepares_workspace_offline(tmp_path, monkeypatch):
     """Run the written script in --dry-run against a fake /kaggle tree: code, inputs, modules, handles."""
-    from submit.kernel import write
+    from submit.kernel_bundle import write
     setup_env(tmp_path, monkeypatch, ATTACHED)
     credentials(monkeypatch)
     folder = write()
@@ -141,7 +142,7 @@ def test_kernel_script_prepares_workspace_offline(tmp_path, monkeypatch):
 
 
 def test_kernel_script_names_a_module_that_is_not_attached(tmp_path, monkeypatch):
-    from submit.kernel import write
+    from submit.kernel_bundle import write
     setup_env(tmp_path, monkeypatch, ATTACHED)
     credentials(monkeypatch)
     folder = write()
@@ -157,7 +158,7 @@ def test_kernel_script_names_a_module_that_is_not_attached(tmp_path, monkeypatch
 
 def test_the_kernel_script_unzips_the_embeddings_it_needs_when_they_come_zipped(tmp_path, monkeypatch):
     import zipfile
-    from submit.kernel import write
+    from submit.kernel_bundle import write
     setup_env(tmp_path, monkeypatch, word_vector_config("input/embeddings/glove.840B.300d/glove.840B.300d.txt"))
     credentials(monkeypatch)
     folder = write()
@@ -176,7 +177,7 @@ def test_the_kernel_script_unzips_the_embeddings_it_needs_when_they_come_zipped(
 
 # ---------------------------------------------------------------- refusals before anything is written
 def test_write_refuses_a_locally_built_module_without_a_dataset_source_naming_it(tmp_path, monkeypatch):
-    from submit.kernel import write
+    from submit.kernel_bundle import write
     setup_env(tmp_path, monkeypatch, MODULE_CONFIG)
     credentials(monkeypatch)
     with pytest.raises(PipelineError, match=r"no dataset source for the locally built module\(s\) glove-small "
@@ -186,7 +187,7 @@ def test_write_refuses_a_locally_built_module_without_a_dataset_source_naming_it
 
 
 def test_write_refuses_a_module_missing_from_the_only_dataset_listed_naming_it(tmp_path, monkeypatch):
-    from submit.kernel import write
+    from submit.kernel_bundle import write
     setup_env(tmp_path, monkeypatch, ATTACHED)
     credentials(monkeypatch)
     (tmp_path / "submit" / "kernel-dataset").mkdir(parents=True)
@@ -198,7 +199,7 @@ def test_write_refuses_a_module_missing_from_the_only_dataset_listed_naming_it(t
 
 
 def test_write_refuses_external_data_naming_the_model_and_its_source(tmp_path, monkeypatch):
-    from submit.kernel import write
+    from submit.kernel_bundle import write
     setup_env(tmp_path, monkeypatch, ATTACHED.replace("[kaggle]\n", "[kaggle]\nexternal_data = false\n"))
     credentials(monkeypatch)
     with pytest.raises(PipelineError, match=r"external_data = false, but model beta: handle "
@@ -209,7 +210,7 @@ def test_write_refuses_external_data_naming_the_model_and_its_source(tmp_path, m
 
 def test_write_refuses_a_word_vector_file_from_outside_the_competition_when_external_data_is_off(tmp_path,
                                                                                                monkeypatch):
-    from submit.kernel import write
+    from submit.kernel_bundle import write
     setup_env(tmp_path, monkeypatch, word_vector_config("/home/me/vectors.txt", "external_data = false"))
     credentials(monkeypatch)
     with pytest.raises(PipelineError, match=r"model delta: module 'words' is built from /home/me/vectors.txt"):
@@ -218,7 +219,7 @@ def test_write_refuses_a_word_vector_file_from_outside_the_competition_when_exte
 
 def test_external_data_off_takes_word_vectors_of_the_competition_and_builds_them_in_the_kernel(tmp_path,
                                                                                              monkeypatch):
-    from submit.kernel import write
+    from submit.kernel_bundle import write
     setup_env(tmp_path, monkeypatch, word_vector_config("input/embeddings/glove.840B.300d/glove.840B.300d.txt",
                                                         "external_data = false"))
     credentials(monkeypatch)
@@ -230,7 +231,7 @@ def test_external_data_off_takes_word_vectors_of_the_competition_and_builds_them
 def test_the_repository_config_without_a_dataset_source_is_refused_naming_its_modules(tmp_path, monkeypatch):
     from core.config import load_config
     from core.paths import REPO
-    from submit.kernel import write
+    from submit.kernel_bundle import write
     setup_env(tmp_path, monkeypatch)
     monkeypatch.setenv("CONFIG", str(REPO / "pipeline.toml"))
     with pytest.raises(PipelineError, match=r"no dataset source for the locally built module\(s\) use-m3 .*minilm"):
@@ -240,7 +241,8 @@ def test_the_repository_config_without_a_dataset_source_is_refused_naming_its_mo
 def test_the_competition_legal_config_needs_no_dataset_and_no_external_data(tmp_path, monkeypatch):
     from core.config import load_config
     from core.paths import REPO
-    from submit.kernel import to_attach, write
+    from submit.kernel_bundle import write
+    from submit.kernel_contents import to_attach
     setup_env(tmp_path, monkeypatch)
     credentials(monkeypatch)
     cfg = load_config(REPO / "quora-kernel.toml")
@@ -251,7 +253,7 @@ def test_the_competition_legal_config_needs_no_dataset_and_no_external_data(tmp_
 
 def test_a_gpu_only_member_is_trained_in_a_kernel_with_a_gpu(tmp_path, monkeypatch):
     from core.config import load_config
-    from submit.kernel import kernel_models
+    from submit.kernel_contents import kernel_models
     config = CONFIG.replace('[models.alpha]', '[models.alpha]\nenabled = "gpu"')
     setup_env(tmp_path, monkeypatch, config)
     monkeypatch.setenv("DEVICES", "cpu")                 # this machine trains no GPU-only model
@@ -261,7 +263,7 @@ def test_a_gpu_only_member_is_trained_in_a_kernel_with_a_gpu(tmp_path, monkeypat
 
 
 def test_the_code_bundle_leaves_out_folders_that_are_not_packages(tmp_path):
-    from submit.kernel import package_files
+    from submit.kernel_bundle import package_files
     for folder in ("pkg", "pkg/sub", "pkg/venv/lib/site-packages/torch"):
         (tmp_path / folder).mkdir(parents=True, exist_ok=True)
         (tmp_path / folder / "code.py").write_text("")
@@ -283,7 +285,7 @@ def run_state(name, failure=""):
 
 @pytest.fixture
 def written(tmp_path, monkeypatch):
-    from submit.kernel import write
+    from submit.kernel_bundle import write
     setup_env(tmp_path, monkeypatch)
     credentials(monkeypatch)
     monkeypatch.setattr("time.sleep", lambda seconds: None)
@@ -291,14 +293,14 @@ def written(tmp_path, monkeypatch):
 
 
 def test_a_push_kaggle_refuses_is_an_error_with_its_message(written, kaggle_api):
-    from submit.kernel import push
+    from submit.kernel_api import push
     kaggle_api.answers["kernels_push"] = pushed(None, error="Notebook title is already in use")
     with pytest.raises(PipelineError, match=f"Kaggle refused kernel {KERNEL_ID}: Notebook title is already in use"):
         push()
 
 
 def test_a_push_sends_the_kernel_folder_and_records_the_new_version(written, kaggle_api):
-    from submit.kernel import push, runs
+    from submit.kernel_api import push, runs
     kaggle_api.answers["kernels_push"] = pushed(3)
     assert push() == 3
     assert kaggle_api.called("kernels_push") == [((str(written),), {})]
@@ -306,14 +308,15 @@ def test_a_push_sends_the_kernel_folder_and_records_the_new_version(written, kag
 
 
 def test_a_push_that_drops_unknown_sources_is_an_error_naming_them(written, kaggle_api):
-    from submit.kernel import push
+    from submit.kernel_api import push
     kaggle_api.answers["kernels_push"] = pushed(2, dataset=["someone/gone"])
     with pytest.raises(PipelineError, match=r"version 2 was pushed without .*dataset sources someone/gone"):
         push()
 
 
 def test_a_push_needs_credentials_before_the_api_is_called(tmp_path, monkeypatch, kaggle_api):
-    from submit.kernel import push, write
+    from submit.kernel_api import push
+    from submit.kernel_bundle import write
     setup_env(tmp_path, monkeypatch, CONFIG + '\n[kaggle]\nowner = "someone"\n')
     write()
     with pytest.raises(PipelineError, match="kaggle credentials not found"):
@@ -323,7 +326,7 @@ def test_a_push_needs_credentials_before_the_api_is_called(tmp_path, monkeypatch
 
 def test_an_api_http_error_becomes_the_clear_message(written, kaggle_api):
     import requests
-    from submit.kernel import push
+    from submit.kernel_api import push
     response = requests.Response()
     response.status_code = 401
     kaggle_api.answers["kernels_push"] = requests.HTTPError("401 Client Error: Unauthorized", response=response)
@@ -332,7 +335,7 @@ def test_an_api_http_error_becomes_the_clear_message(written, kaggle_api):
 
 
 def test_status_of_a_failed_run_shows_kaggles_message_and_the_logs_tail(written, kaggle_api):
-    from submit.kernel import status
+    from submit.kernel_api import status
     log = [{"stream_name": "stdout", "time": 1.0, "data": "+ models.train --model beta\n"},
            {"stream_name": "stderr", "time": 2.0, "data": "Traceback (most recent call last):\n"},
            {"stream_name": "stderr", "time": 2.1, "data": "MemoryError: cache too large\n"}]
@@ -344,14 +347,14 @@ def test_status_of_a_failed_run_shows_kaggles_message_and_the_logs_tail(written,
 
 
 def test_status_polls_until_the_run_is_complete(written, kaggle_api):
-    from submit.kernel import status
+    from submit.kernel_api import status
     kaggle_api.answers["kernels_status"] = [run_state("QUEUED"), run_state("RUNNING"), run_state("COMPLETE")]
     assert status(poll_seconds=0) == "complete"
     assert len(kaggle_api.called("kernels_status")) == 3 and not kaggle_api.called("kernels_logs")
 
 
 def test_a_complete_runs_output_is_downloaded_with_its_submission(written, kaggle_api, tmp_path):
-    from submit.kernel import output, status
+    from submit.kernel_api import output, status
 
     def download(kernel, path, force, quiet):
         (tmp_path / "submission.csv").write_text("qid,prediction\nq0001,1\n")
@@ -369,14 +372,14 @@ def test_a_complete_runs_output_is_downloaded_with_its_submission(written, kaggl
 
 
 def test_an_output_without_a_submission_is_an_error(written, kaggle_api):
-    from submit.kernel import output
+    from submit.kernel_api import output
     kaggle_api.answers["kernels_output"] = ([], None)
     with pytest.raises(PipelineError, match="its output holds no submission.csv"):
         output()
 
 
 def test_kernel_submit_sends_a_complete_version_through_the_api(written, kaggle_api):
-    from submit.kernel import push, submit
+    from submit.kernel_api import push, submit
     kaggle_api.answers["kernels_push"] = pushed(3)
     kaggle_api.answers["kernels_status"] = run_state("COMPLETE")
     kaggle_api.answers["competition_submit_code"] = SimpleNamespace(message="Successfully submitted")
@@ -387,7 +390,7 @@ def test_kernel_submit_sends_a_complete_version_through_the_api(written, kaggle_
 
 
 def test_kernel_submit_refuses_a_version_whose_run_failed(written, kaggle_api):
-    from submit.kernel import push, status, submit
+    from submit.kernel_api import push, status, submit
     kaggle_api.answers["kernels_push"] = [pushed(1), pushed(2)]
     kaggle_api.answers["kernels_status"] = run_state("ERROR", "out of memory")
     kaggle_api.answers["kernels_logs"] = ""
@@ -401,7 +404,7 @@ def test_kernel_submit_refuses_a_version_whose_run_failed(written, kaggle_api):
 
 
 def test_kernel_submit_refuses_a_version_still_running(written, kaggle_api):
-    from submit.kernel import push, submit
+    from submit.kernel_api import push, submit
     kaggle_api.answers["kernels_push"] = pushed(4)
     kaggle_api.answers["kernels_status"] = run_state("RUNNING")
     push()
@@ -411,7 +414,7 @@ def test_kernel_submit_refuses_a_version_still_running(written, kaggle_api):
 
 # ---------------------------------------------------------------- the modules' dataset
 def test_kernel_dataset_holds_the_needed_modules_without_their_previous_builds(tmp_path, monkeypatch):
-    from submit.kernel import dataset
+    from submit.kernel_dataset import dataset
     setup_env(tmp_path, monkeypatch, ATTACHED)
     credentials(monkeypatch)
     module = tmp_path / "models" / "hub" / "glove-small"
@@ -428,7 +431,7 @@ def test_kernel_dataset_holds_the_needed_modules_without_their_previous_builds(t
 
 
 def test_kernel_dataset_refuses_a_module_not_built_yet(tmp_path, monkeypatch):
-    from submit.kernel import dataset
+    from submit.kernel_dataset import dataset
     setup_env(tmp_path, monkeypatch, ATTACHED)
     credentials(monkeypatch)
     with pytest.raises(PipelineError, match=r"module\(s\) glove-small not built; run `make modules`"):
@@ -436,7 +439,7 @@ def test_kernel_dataset_refuses_a_module_not_built_yet(tmp_path, monkeypatch):
 
 
 def test_a_dataset_that_exists_is_uploaded_as_a_new_version(tmp_path, monkeypatch, kaggle_api):
-    from submit.kernel import dataset, upload_dataset
+    from submit.kernel_dataset import dataset, upload_dataset
     setup_env(tmp_path, monkeypatch, ATTACHED)
     credentials(monkeypatch)
     (tmp_path / "models" / "hub" / "glove-small").mkdir(parents=True)

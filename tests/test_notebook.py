@@ -1,4 +1,4 @@
-"""The notebook API (pipeline/): the README's example runs as written, on the tests' small data."""
+"""The notebook API (pipeline/): the example in docs/notebook.md runs as written, on the tests' small data."""
 import os
 import re
 
@@ -10,10 +10,9 @@ from core.errors import PipelineError
 from core.paths import REPO
 
 
-def readme_example() -> str:
-    """The README's notebook example: the python block under '## From a notebook'."""
-    section = (REPO / "README.md").read_text().split("## From a notebook", 1)[1]
-    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+def documented_example() -> str:
+    """The notebook example: the first python block of docs/notebook.md."""
+    return re.search(r"```python\n(.*?)```", (REPO / "docs" / "notebook.md").read_text(), re.S).group(1)
 
 
 def disable(workspace, *names):
@@ -25,13 +24,13 @@ def disable(workspace, *names):
 
 
 @pytest.mark.slow
-def test_the_readme_example_runs_and_returns_dataframes(workspace):
+def test_the_documented_example_runs_and_returns_dataframes(workspace):
     write_competition(workspace)
     write_vectors(workspace / "vectors.txt")
     disable(workspace, "tiny-tokens", "tiny-tuned")
     before = {k: os.environ.get(k) for k in ("PIPELINE_ROOT", "CONFIG", "FORCE")}
     scope: dict = {}
-    exec(compile(readme_example(), "README.md", "exec"), scope)
+    exec(compile(documented_example(), "docs/notebook.md", "exec"), scope)
     board, oof, path = scope["board"], scope["oof"], scope["path"]
     assert isinstance(board, pd.DataFrame) and {"tfidf-lr", "tiny-frozen", "mean"} <= set(board["name"])
     assert board.attrs["metric"] == "f1" and board["oof"].notna().all()

@@ -1,6 +1,6 @@
 """Runs the project's pipeline inside a Kaggle kernel (internet off) and writes submission.csv.
 
-Written by `make kernel` (submit/kernel.py); edit the project, not this file. The project code
+Written by `make kernel` (submit/kernel_bundle.py); edit the project, not this file. The project code
 travels inside this script (CODE: a base64 zip of its .py files and pipeline.toml), so the code
 that runs is exactly the code that wrote it. The competition's files are read from
 /kaggle/input/<slug>/; hub modules come from attached datasets / Kaggle Models, or are built here
