@@ -154,7 +154,7 @@ tensorboard: $(STAMP) ## Serve the training logs on 127.0.0.1
 test: $(STAMP) ## Run the test suite (TEST_JOBS=2 worker processes, a test file each at a time)
 	$(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile tests
 
-bench: $(STAMP) ## Benchmarks on the shared real sample: submit/bench.md [ONLY=quality,notebook,cache,use,minilm|scale|finetune]
+bench: $(STAMP) ## Benchmarks on the shared real sample: submit/bench.md [ONLY=quality,notebook,cache,use,minilm|mpnet|scale|finetune]
 	$(PY) -m tests.benchmarks.run $(if $(ONLY),--only $(ONLY))
 
 clean: ## Delete every artifact (keeps input/ and built modules)

@@ -52,11 +52,15 @@ def dtype_arguments(compute_dtype: str) -> dict:
 def cached_embeddings(module_path: str, texts: np.ndarray, label: str, compute_dtype: str = "float32") -> np.ndarray:
     """Embeddings [len(texts), dim] of `texts` by the module at `module_path`, memory-mapped from the cache."""
     dtype = effective_dtype(module_path, compute_dtype)
-    folder = cache_dir() / "embeddings" / module_fingerprint(module_path)
-    path = (folder if dtype == "float32" else folder / dtype) / f"{texts_fingerprint(texts)}.npy"
+    path = embeddings_path(module_path, texts, dtype)
     if not path.exists():
         _embed_to(path, module_path, texts, label, dtype)
     return np.load(path, mmap_mode="r")
+
+
+def embeddings_path(module_path: str, texts: np.ndarray, compute_dtype: str) -> Path:
+    folder = cache_dir() / "embeddings" / module_fingerprint(module_path)
+    return (folder if compute_dtype == "float32" else folder / compute_dtype) / f"{texts_fingerprint(texts)}.npy"
 
 
 def token_lengths(module, texts: np.ndarray) -> np.ndarray:
@@ -232,6 +236,9 @@ def check_budget(nbytes: int, what: str, budget_gb: float | None) -> None:
 def _embed_tokens_to(values_path: Path, offsets_path: Path, module_path: str, texts: np.ndarray, label: str,
                      function: str = "token_embeddings", arguments: dict | None = None, precision: str = "float16",
                      budget_gb: float | None = None) -> None:
+    """Fill a token cache. A pass of bottom_states also fills the module's sentence-embedding cache of the same
+    texts, if absent: the top layers and pooling on the states in hand cost n_top / L of another pass, and
+    compute exactly what the module's own call does (a frozen member of the same module then needs no pass)."""
     import tensorflow_hub as hub
     import tensorflow_text  # noqa: F401
     from core.artifacts import open_memmap_preallocated, write_npy
@@ -248,7 +255,10 @@ def _embed_tokens_to(values_path: Path, offsets_path: Path, module_path: str, te
     scales_path = values_path.with_name(values_path.name.replace(".values.", ".scales."))
     per_token = getattr(module, function)
     batches = length_ordered_batches(module, texts, BATCH, lambda b: per_token(b, **(arguments or {})), lengths)
+    sentences = SentencesAlongside(module, module_path, texts, arguments) if function == "bottom_states" else None
     for rows, ragged in progress(batches, len(texts), f"token embeddings {label}"):
+        if sentences:
+            sentences.add(rows, ragged)
         flat, counts = ragged.flat_values.numpy(), ragged.row_lengths().numpy()
         if not np.array_equal(counts, lengths[rows]):
             raise PipelineError(f"module {module_path}: {function} and tokenize disagree on token counts")
@@ -273,3 +283,38 @@ def _embed_tokens_to(values_path: Path, offsets_path: Path, module_path: str, te
     del out, scales
     tmp.rename(values_path)
     write_npy(offsets_path, offsets)
+    if sentences:
+        sentences.finish()
+
+
+class SentencesAlongside:
+    """The sentence embeddings of a bottom_states pass, written to the module's embedding cache (when absent)."""
+
+    def __init__(self, module, module_path: str, texts: np.ndarray, arguments: dict):
+        from models.modules.savedmodel import has_layer_functions
+        dtype = arguments.get("compute_dtype", "float32")
+        self.path = embeddings_path(module_path, texts, dtype)
+        self.active = has_layer_functions(module) and not self.path.exists()
+        self.module, self.n, self.dtype, self.out = module, arguments["n_top"], dtype_arguments(dtype), None
+        self.tmp, self.size = self.path.with_name(f".{self.path.name}.tmp"), len(texts)
+
+    def __bool__(self) -> bool:
+        return self.active
+
+    def add(self, rows: np.ndarray, states) -> None:
+        import tensorflow as tf
+        from core.artifacts import open_memmap_preallocated
+        lengths = tf.cast(states.row_lengths(), tf.int32)
+        top = self.module.top_layers(states.to_tensor(), lengths, self.n, **self.dtype)
+        vectors = self.module.pool_states(top, lengths).numpy()
+        if self.out is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.out = open_memmap_preallocated(self.tmp, np.float32, (self.size, vectors.shape[1]))
+        self.out[rows] = vectors
+
+    def finish(self) -> None:
+        if self.out is None:                   # no texts
+            return
+        self.out.flush()
+        del self.out
+        self.tmp.rename(self.path)

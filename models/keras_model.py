@@ -144,7 +144,7 @@ def token_dataset(values: np.ndarray, offsets: np.ndarray, rows: np.ndarray, y, 
                   seed: int | None = None) -> tf.data.Dataset:
     """Batches ((states [B, T, D] padded to the batch's longest, lengths [B]), y) read from a token cache; from
     a token-id cache (values [tokens] int32) the batches' first part is the ids [B, T], padded with 0."""
-    row_shape, dtype = tuple(values.shape[1:]), (np.int32 if values.ndim == 1 else np.float16)
+    row_shape, dtype = tuple(values.shape[1:]), (np.int32 if len(values.shape) == 1 else np.float16)
 
     def states(chosen):
         lengths = (offsets[chosen + 1] - offsets[chosen]).astype(np.int32)

@@ -1,4 +1,5 @@
-"""Partial fine-tuning: only a module's top n layers train, on cached states of the layers below them.
+"""Fine-tuning a module on inputs computed once per text: its top n layers on cached states of the layers below
+them (partial), or the whole module on cached token ids (full).
 
 With `trainable_layers = n` (and trainable = true) in a model table, the module's bottom L - n layers
 are frozen, so each text's per-token states below the top n layers are the same in every epoch and
@@ -8,8 +9,14 @@ like the token cache, models.embed_cache) and every fold trains only a fresh cop
 and the dense head, on batches of similar-length texts read from the cache. n = L (all the layers)
 is full fine-tuning in effect, except that the embeddings layer stays frozen.
 
+With trainable = true and no trainable_layers, a module that takes token ids (savedmodel's ID_FUNCTIONS)
+trains whole, embeddings included (FullTrainer): each text is tokenized once and its ids cached, and each
+fold's batches of ids feed the module's embeddings layer, all its layers and its pooling; the token table's
+rows are gathered here, so its gradient is sparse and lazy_adam updates only the rows a batch used.
+
 The module layers learn at module_lr and the head at lr (keras_model.TwoSpeedModel, gradients clipped
-together); both rates warm up over the first WARMUP of the steps, then decay linearly to zero.
+together); both rates warm up over the first WARMUP of the steps, then decay linearly to zero. Both paths
+compute in the devices' precision (models.devices: the module's compute_dtype, float32 variables).
 """
 from __future__ import annotations
 
@@ -25,10 +32,26 @@ SHUFFLE_BATCHES = 64    # batches shuffled anew each epoch, beyond the fold's fi
 EVAL_BATCH = 4          # evaluation and prediction batches, in training batches: no gradients to keep
 
 
+@lru_cache(maxsize=4)
 def load_module(path: str):
+    """The module at `path`, loaded once per process (some ten seconds a load), with its variables' pretrained
+    values kept aside: `pretrained(path)` puts them back before a fold trains its own copy of them."""
     import tensorflow_hub as hub
     import tensorflow_text  # noqa: F401  (the module's tokenizer ops)
-    return hub.load(path)
+    module = hub.load(path)
+    PRETRAINED[path] = [v.numpy() for v in module.variables]
+    return module
+
+
+PRETRAINED: dict[str, list[np.ndarray]] = {}     # module path -> its variables' values as loaded
+
+
+def pretrained(path: str):
+    """The loaded module with every variable back at its pretrained value (a fold before trained some)."""
+    module = load_module(path)
+    for variable, value in zip(module.variables, PRETRAINED[path]):
+        variable.assign(value)
+    return module
 
 
 def layer_count(spec, cfg, module_path: str) -> int:
@@ -42,7 +65,7 @@ def layer_count(spec, cfg, module_path: str) -> int:
                             f"fine-tuning was added): rebuild it with rm -rf {module_path} && make modules, or "
                             f"drop trainable_layers to fine-tune the whole module")
     layers = len(module.layer_variables)
-    if spec.trainable_layers > layers:
+    if (spec.trainable_layers or 0) > layers:
         raise PipelineError(f"{where}: the module {module_path} has {layers} layers; use 1..{layers}")
     return layers
 
@@ -219,16 +242,16 @@ def module_top_class():
         """The module's top n layers and its pooling: (states [B, T, W] or, from_ids, token ids [B, T]; lengths
         [B]) -> [B, D].
 
-        Each instance loads the module anew (fresh pretrained weights); only the top n layers' variables (and
-        from ids, the embeddings layer's) are its weights (trained, and saved with the model); the rest of the
-        module stays out of the model. From ids the token table's rows are gathered here, so its gradient is
-        sparse (lazy_adam updates only the rows a batch used).
+        Each instance starts from the module's pretrained weights (loaded once per process, reset for each
+        fold); only the top n layers' variables (and from ids, the embeddings layer's) are its weights (trained,
+        and saved with the model); the rest of the module stays out of the model. From ids the token table's
+        rows are gathered here, so its gradient is sparse (lazy_adam updates only the rows a batch used).
         """
 
         def __init__(self, module_path: str, n_top: int | None, compute_dtype: str = "float32",
                      from_ids: bool = False, **kwargs):
             super().__init__(**kwargs)
-            module = load_module(module_path)
+            module = pretrained(module_path)
             n_top = n_top or len(module.layer_variables)
             if from_ids and not has_id_functions(module):
                 raise PipelineError(f"module {module_path} takes no token ids (embed_tokens); rebuild it with "

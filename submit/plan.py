@@ -102,6 +102,9 @@ def report(plan: Plan, throughputs: dict) -> str:
     for hw in HARDWARE:
         facts = throughputs.get(hw)
         lines.append(f"{hw}: " + (f"measured {facts['date']} on {facts['machine']}" if facts else "not measured"))
+        for name, rates in (facts or {}).get("models", {}).items():
+            if "machine" in rates and name in plan.minutes:      # measured apart from the entry's run
+                lines.append(f"  {name}: measured {rates['date']} on {rates['machine']}")
     verdict = ("fits" if plan.fits else "does not fit") if plan.total is not None else "cannot be judged"
     lines.append(f"judged on {plan.judged_on}: the run {verdict}"
                  + (f"; drop {', '.join(plan.to_drop())} to fit" if plan.total is not None and not plan.fits else ""))

@@ -13,7 +13,20 @@ from core.errors import PipelineError
 from core.paths import REPO
 from models.devices import describe, parse_devices, parse_precision
 
-PATHS = ["tfidf-lr", "tiny-frozen", "tiny-tokens", "tiny-tuned"]     # one model of each training path
+# one model of each training path; the tiny MPNet-layout module (random weights) for partial and full fine-tuning
+PATHS = ["tfidf-lr", "tiny-frozen", "tiny-tokens", "tiny-tuned", "tiny-mpnet-partial", "tiny-mpnet-full"]
+TINY_MPNET = """
+[models.tiny-mpnet-partial]
+handle = "tiny-mpnet"
+output_dim = 8
+trainable = true
+trainable_layers = 1
+
+[models.tiny-mpnet-full]
+handle = "tiny-mpnet"
+output_dim = 8
+trainable = true
+"""
 
 
 def test_devices_are_tensorflows_choice_unless_asked():
@@ -42,8 +55,10 @@ def test_a_device_record_reads_as_words():
 def trained(tmp_path_factory):
     """The small competition (2 folds) trained twice, at once, each in its own process: on two logical CPU
     devices in mixed precision, and on one device in float32. Returns {setting: workspace}."""
+    from test_transformer import export_tiny_mpnet
     base = tmp_path_factory.mktemp("base")
-    (base / "pipeline.toml").write_text(small_config(k=2))
+    (base / "pipeline.toml").write_text(small_config(k=2) + TINY_MPNET)
+    export_tiny_mpnet(base / "tiny-mpnet")
     write_competition(base)
     write_vectors(base / "vectors.txt")
     env = {**os.environ, "PIPELINE_ROOT": str(base), "CONFIG": str(base / "pipeline.toml")}

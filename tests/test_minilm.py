@@ -132,3 +132,11 @@ def test_the_reference_reads_safetensors_as_the_module_does():
     header = b'{"__metadata__":{"format":"pt"},"w":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]}}'
     blob = len(header).to_bytes(8, "little") + header + data.tobytes()
     np.testing.assert_array_equal(safetensors(blob)["w"], data)
+
+
+def test_bfloat16_keeps_the_embeddings_within_cosine_0_998_of_float32(module, texts):
+    sample = texts[:200]
+    f32 = embed_all(module, np.array(sample, dtype=object))
+    bf16 = np.concatenate([module(tf.constant(sample[i:i + 50]), compute_dtype="bfloat16").numpy()
+                           for i in range(0, len(sample), 50)])
+    assert bf16.dtype == np.float32 and (f32 * bf16).sum(1).min() >= 0.998

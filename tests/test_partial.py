@@ -163,3 +163,90 @@ def test_trainable_layers_beyond_the_module_or_on_a_module_without_layers_is_ref
     assert "[models.flat] trainable_layers = 1 needs a module that exposes its layers" in err and "rebuild" in err
     train.main(["--model", "tiny-frozen"])          # models without the option keep the stamps they had
     assert "trainable_layers" not in (competition / "models" / "tiny-frozen" / "stamp.json").read_text()
+
+
+# ---- full fine-tuning on token ids, lazy Adam, bfloat16 ----
+
+def test_lazy_adam_moves_only_the_rows_a_batch_used():
+    import tf_keras as keras
+    from models.partial import lazy_adam
+    lazy, dense = tf.Variable(np.ones((5, 2), np.float32)), tf.Variable(np.ones((5, 2), np.float32))
+    lazy_opt, dense_opt = lazy_adam()(0.1), keras.optimizers.Adam(0.1)
+    first = tf.IndexedSlices(tf.constant([[1.0, 2.0], [3.0, 4.0], [1.0, 1.0]]), tf.constant([1, 3, 1]), [5, 2])
+    lazy_opt.apply_gradients([(first, lazy)])
+    dense_opt.apply_gradients([(tf.convert_to_tensor(first), dense)])
+    np.testing.assert_allclose(lazy.numpy(), dense.numpy(), atol=1e-6)        # the first step is Adam's
+    assert (lazy.numpy()[[0, 2, 4]] == 1).all() and (lazy.numpy()[[1, 3]] != 1).all()
+    second = tf.IndexedSlices(tf.constant([[1.0, 1.0]]), tf.constant([0]), [5, 2])
+    before = lazy.numpy().copy()
+    lazy_opt.apply_gradients([(second, lazy)])
+    assert (lazy.numpy()[1:] == before[1:]).all() and (lazy.numpy()[0] != 1).all()   # row 3's momentum waits
+
+
+def test_full_fine_tuning_trains_every_layer_and_the_embeddings_on_token_ids(workspace, minilm_path):
+    (workspace / "pipeline.toml").write_text(small_config(k=2))
+    write_competition(workspace)
+    make_folds.main()
+    with open(workspace / "pipeline.toml", "a") as config:
+        config.write(f'\n[models.tiny-full]\nhandle = "{minilm_path}"\noutput_dim = 384\ntrainable = true\n'
+                     f'module_lr = 1e-4\nepochs = 1\n')
+    train.main(["--model", "tiny-full"])
+    oof, _, metrics = artifacts(workspace, "tiny-full")
+    assert metrics["path"] == "full" and metrics["trainable_layers"] == 6 and np.isfinite(oof).all()
+    assert list((workspace / "models" / ".cache" / "tokens").glob("*/ids/*.offsets.npy"))   # tokenized once
+    weights = tf.train.load_checkpoint(str(workspace / "models" / "tiny-full" / "fold0" / "weights"))
+    saved = [k for k in weights.get_variable_to_shape_map() if "VARIABLE_VALUE" in k and "optimizer" not in k]
+    assert len(saved) == 16 * 6 + 5 + 2 * 2                   # every layer, the embeddings layer, the head
+
+
+def test_a_partial_step_under_mixed_bfloat16_moves_float32_weights_with_a_finite_loss(minilm_path, workspace):
+    import tf_keras as keras
+    from core.config import ModelSpec
+    from models.keras_model import token_dataset
+    from models.partial import bottom_states, top_model
+    texts = np.array(TEXTS * 4, dtype=object)
+    values, offsets = bottom_states(str(minilm_path), texts, "test", 1, compute_dtype="bfloat16")
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        spec = ModelSpec(name="x", trainable=True, trainable_layers=1, head=(8,), epochs=1, batch_size=4)
+        model = top_model(spec, str(minilm_path), 1, 5, values, "bfloat16")
+        top = model.get_layer("module_top")
+        before = [w.numpy().copy() for w in top.trainable_weights]
+        history = model.fit(token_dataset(values, offsets, np.arange(len(texts)), np.arange(len(texts)) % 2 * 1.0,
+                                          4), epochs=1, verbose=0)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert np.isfinite(history.history["loss"]).all()
+    assert all(w.dtype == tf.float32 for w in top.trainable_weights)
+    assert all(not np.array_equal(b, w.numpy()) for b, w in zip(before, top.trainable_weights))
+
+
+def test_caches_of_a_module_that_takes_a_precision_are_kept_apart_by_it(minilm_path, workspace):
+    from models.embed_cache import cached_embeddings
+    texts = np.array(TEXTS, dtype=object)
+    f32 = cached_embeddings(str(minilm_path), texts, "test")
+    bf16 = cached_embeddings(str(minilm_path), texts, "test", "bfloat16")
+    folders = {p.parent.name for p in (workspace / "models" / ".cache" / "embeddings").glob("**/*.npy")}
+    assert len(folders) == 2 and "bfloat16" in folders
+    assert ((f32 * bf16).sum(1) > 0.998).all() and not np.array_equal(f32, bf16)
+
+
+def test_every_fold_starts_from_the_pretrained_weights_though_the_module_loads_once(minilm_path):
+    from models.partial import load_module, module_top_class
+    first = module_top_class()(str(minilm_path), 1)
+    pretrained = first.top_weights[0].numpy().copy()
+    first.top_weights[0].assign_add(tf.ones_like(first.top_weights[0]))        # as a fold's training would
+    second = module_top_class()(str(minilm_path), 1)
+    np.testing.assert_array_equal(second.top_weights[0].numpy(), pretrained)
+    assert load_module.cache_info().currsize >= 1 and second._module is first._module
+
+
+def test_a_bottom_state_pass_fills_the_sentence_cache_with_what_the_module_computes(module, minilm_path, workspace,
+                                                                                     monkeypatch):
+    from models.embed_cache import cached_embeddings
+    from models.partial import bottom_states
+    texts = np.array(TEXTS * 3, dtype=object)
+    bottom_states(str(minilm_path), texts, "test", 2)
+    monkeypatch.setattr(embed_cache, "_embed_to", lambda *args: pytest.fail("embedded a second time"))
+    np.testing.assert_allclose(cached_embeddings(str(minilm_path), texts, "test"),
+                               module(tf.constant(list(texts))).numpy(), atol=1e-6)

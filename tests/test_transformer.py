@@ -57,6 +57,12 @@ def tiny(positions: str, max_length: int = 16) -> tuple[Encoder, dict]:
     return Encoder(arch, weights, tokenizer, "tiny"), weights
 
 
+def export_tiny_mpnet(dest) -> str:
+    """The tiny MPNet-layout encoder as a hub module at `dest` (random weights: for the pipeline's mechanics)."""
+    encoder, _ = tiny("after_padding")
+    return str(encoder.export(dest))
+
+
 # ---- an independent numpy encoder, one unpadded text at a time ----
 
 def bucket(distance: int) -> int:

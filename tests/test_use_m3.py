@@ -105,3 +105,13 @@ def test_fine_tuning_changes_the_module(module_path):
 def test_frozen_module_stays_put(module_path):
     frozen = fit(module_path, trainable=False)
     assert len(frozen.before) == 26 and frozen.changed == 0
+
+
+def test_bfloat16_products_keep_the_embeddings_within_cosine_0_998_of_float32(module):
+    texts = questions(200)
+    f32 = embed(module, texts)
+    bf16 = np.concatenate([module(tf.constant(texts[i:i + 100]), compute_dtype="bfloat16").numpy()
+                           for i in range(0, len(texts), 100)])
+    assert bf16.dtype == np.float32 and cosine(f32, bf16).min() >= 0.998
+    tokens = module.token_embeddings(tf.constant(texts[:4]), compute_dtype="bfloat16")
+    assert tokens.dtype == tf.float32

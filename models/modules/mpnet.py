@@ -35,8 +35,9 @@ PART_SUFFIX = "all-mpnet-base-v2.zip."
 MODEL_DIR = "all-mpnet-base-v2/"
 FILES = ("config.json", "vocab.txt", "1_Pooling/config.json", "model.safetensors")
 MAX_LENGTH = 128  # the folder's tokenizer.json truncates at 128 (sentence-transformers' max_seq_length is 384)
-# tokenizer.json's added tokens matched in the raw text (<unk>, normalized, cannot occur after lower-casing)
+# tokenizer.json's added tokens: matched in the raw text, and (normalized: true) in the normalized text
 SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "[UNK]", "<mask>")
+NORMALIZED_SPECIAL_TOKENS = ("<unk>",)
 LAYER = "encoder.layer.{i}."
 NAMES = {"word": "embeddings.word_embeddings", "position": "embeddings.position_embeddings",
          "embeddings_norm": "embeddings.LayerNorm", "relative_bias": "encoder.relative_attention_bias",
@@ -83,7 +84,8 @@ def mpnet_encoder(original: dict, max_length: int = MAX_LENGTH) -> Encoder:
     if not original["pooling"].get("pooling_mode_mean_tokens"):
         raise PipelineError("all-mpnet-base-v2's 1_Pooling/config.json is not mean pooling, the only pooling "
                             "built here")
-    tokenizer = WordPiece(original["vocab"], max_length, SPECIAL_TOKENS, "<s>", "</s>", "[UNK]")
+    tokenizer = WordPiece(original["vocab"], max_length, SPECIAL_TOKENS, "<s>", "</s>", "[UNK]",
+                          NORMALIZED_SPECIAL_TOKENS)
     return Encoder(architecture(original["config"]), original["weights"], tokenizer, "mpnet")
 
 

@@ -20,16 +20,17 @@ class WordPiece(tf.Module):
     """strings [B] -> ids [B, (T)]: `start` + the text's word pieces + `end`, at most max_length ids.
 
     `special`: the added tokens matched verbatim in the raw text (tokenizer.json's added_tokens that are not
-    normalized), each becoming its own id; `unknown`: WordPiece's token for a word it cannot split.
+    normalized), each becoming its own id; `normalized_special`: those matched in the normalized text (MPNet's
+    <unk>: "<UNK>" is it too); `unknown`: WordPiece's token for a word it cannot split.
     """
 
     def __init__(self, vocab: list[str], max_length: int, special: tuple[str, ...], start: str, end: str,
-                 unknown: str):
+                 unknown: str, normalized_special: tuple[str, ...] = ()):
         super().__init__(name="wordpiece")
         if max_length < 3:
             raise PipelineError(f"max_length {max_length} leaves no room for text between {start} and {end}; "
                                 f"use >= 3")
-        missing = [t for t in (*special, start, end, unknown) if t not in vocab]
+        missing = [t for t in (*special, *normalized_special, start, end, unknown) if t not in vocab]
         if missing:
             raise PipelineError(f"the vocabulary lacks the special tokens {missing}")
         # Normalisation is done below, so the tokenizer only splits (its own lower-casing applies NFKC).
@@ -38,8 +39,8 @@ class WordPiece(tf.Module):
                                                    lower_case_nfd_strip_accents=False, max_bytes_per_word=400)
         self.max_length = max_length
         self.special = {t: vocab.index(t) for t in special}
+        self.normalized_special = {t: vocab.index(t) for t in normalized_special}
         self.start, self.end = vocab.index(start), vocab.index(end)
-        self.special_pattern = "|".join(tf_text_escape(t) for t in special)
 
     @staticmethod
     def normalize(texts: tf.Tensor) -> tf.Tensor:
@@ -63,20 +64,30 @@ class WordPiece(tf.Module):
         fixed = tf.strings.reduce_join(pieces.with_flat_values(flat), axis=-1)
         return tf.tensor_scatter_nd_update(texts, rows, fixed)
 
-    def __call__(self, texts: tf.Tensor) -> tf.RaggedTensor:
-        # The special tokens are matched verbatim in the raw text, as the original's added tokens.
-        # regex_split stops at a NUL byte; \x01 is another control character that normalize() drops.
-        texts = tf.strings.regex_replace(texts, r"\x00", "\x01")
-        pieces = tf_text.regex_split(texts, self.special_pattern, self.special_pattern)
+    @staticmethod
+    def split_off(texts: tf.Tensor, special: dict[str, int], then) -> tf.RaggedTensor:
+        """Ids [N, (T)] of texts [N]: each of the `special` tokens found in a text its own id, in place; the
+        text between them through `then` (strings [M] -> ids [M, (T)])."""
+        if not special:
+            return then(texts)
+        pattern = "|".join(tf_text_escape(t) for t in special)
+        pieces = tf_text.regex_split(texts, pattern, pattern)       # the tokens kept as pieces of their own
         flat = pieces.flat_values
-        keys = tf.constant(list(self.special), tf.string)
-        hits = tf.equal(flat[:, None], keys[None, :])
+        hits = tf.equal(flat[:, None], tf.constant(list(special), tf.string)[None, :])
         is_special = tf.reduce_any(hits, axis=1)
-        words = self.tokenizer.tokenize(self.long_words_unknown(self.normalize(tf.where(is_special, "", flat))))
-        special_ids = tf.boolean_mask(tf.gather(tf.constant(list(self.special.values()), tf.int64),
+        special_ids = tf.boolean_mask(tf.gather(tf.constant(list(special.values()), tf.int64),
                                                 tf.argmax(tf.cast(hits, tf.int32), axis=1)), is_special)
         specials = tf.RaggedTensor.from_row_lengths(special_ids, tf.cast(is_special, tf.int64))
-        ids = pieces.with_flat_values(tf.concat([words, specials], axis=1)).merge_dims(1, 2)
+        words = then(tf.where(is_special, "", flat))
+        return pieces.with_flat_values(tf.concat([words, specials], axis=1)).merge_dims(1, 2)
+
+    def __call__(self, texts: tf.Tensor) -> tf.RaggedTensor:
+        # The added tokens are matched as the original's: verbatim in the raw text, or (normalized ones) in the
+        # normalized text. regex_split stops at a NUL byte; \x01 is another control character normalize() drops.
+        texts = tf.strings.regex_replace(texts, r"\x00", "\x01")
+        words = lambda t: self.tokenizer.tokenize(self.long_words_unknown(t))      # noqa: E731
+        ids = self.split_off(texts, self.special, lambda raw: self.split_off(
+            self.normalize(raw), self.normalized_special, words))
         ids = ids[:, :self.max_length - 2]
         batch = tf.shape(ids.row_lengths())[0]
         start = tf.fill([batch, 1], tf.constant(self.start, tf.int64))

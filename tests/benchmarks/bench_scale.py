@@ -189,11 +189,11 @@ def section(runs: dict[float, dict]) -> str:
     return "\n".join(lines)
 
 
-def throughputs(folder: Path, rows: dict) -> dict:
-    """Each model's measured rates in a finished scale workspace, as submit.plan reads them."""
+def throughputs(folder: Path, rows: dict, models=MODELS) -> dict:
+    """Each model's measured rates in a finished workspace, as submit.plan reads them."""
     from core.artifacts import read_json
     out = {}
-    for m in MODELS:
+    for m in models:
         metrics = read_json(folder / "models" / m / "metrics.json")
         embed = metrics.get("embed_seconds", 0.0)
         out[m] = {"embed_texts_per_s": (rows["train"] + rows["test"]) / embed if embed > 1 else None,

@@ -1,7 +1,8 @@
 """`make bench`: the pipeline against the usual notebook on real data, and the speed benchmarks.
 
     python -m tests.benchmarks.run [--only quality,notebook,cache,use,minilm]     (--only scale: the real size;
-                                                                                   --only finetune: MiniLM fine-tuning)
+                                                   --only mpnet: all-mpnet-base-v2 against sentence-transformers;
+                                                   --only finetune: MiniLM and mpnet fine-tuning, precision)
 
 Quality: a local competition made from the shared real sample (19,999 Quora questions) in its own
 workspace (submit/bench/, modules shared with models/hub/, embedding cache cold), the default
@@ -161,7 +162,8 @@ def targets_section(result: dict) -> str:
 SPEED = [("cache", "bench_cache_speed", {"module": "use-m3"}),
          ("cache", "bench_cache_speed", {"module": "minilm", "rows": 5000}),
          ("use", "bench_use_speed", {}),
-         ("minilm", "bench_minilm_speed", {}),
+         ("minilm", "bench_encoders", {"module": "minilm"}),   # against sentence-transformers: ids, cosine, texts/s
+         ("mpnet", "bench_encoders", {"module": "mpnet"}),
          ("scale", "bench_scale", {}),          # opt-in (ONLY=scale): the real size at two fractions, about an hour
          ("finetune", "bench_finetune", {})]    # opt-in (ONLY=finetune): frozen, partial and full, over an hour
 

@@ -10,6 +10,9 @@ L2 norm, a dense head (ReLU layers with dropout, one sigmoid), Adam at module_lr
 for the encoder and at lr for the head, the global gradient norm clipped, length-bucketed batches in a
 new order every epoch, and the held-out predictions of the epoch with the best validation loss (early
 stopping with the best weights restored). Prints one JSON line: seconds and validation losses.
+With --speed ROWS it only times training steps: one epoch over the first ROWS "fit" rows after a two-batch
+warm-up, in float32 or (--autocast) under torch.autocast(device_type="cpu", dtype=torch.bfloat16), and prints
+{"wall": s, "cpu": s, "examples": ROWS}.
 """
 from __future__ import annotations
 
@@ -72,6 +75,8 @@ def main() -> None:
     ap.add_argument("--data", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--recipe", required=True)
+    ap.add_argument("--speed", type=int, help="only time one epoch of training steps over this many rows")
+    ap.add_argument("--autocast", action="store_true", help="with --speed: under torch.autocast bfloat16")
     args = ap.parse_args()
     recipe = json.loads(args.recipe)
     torch.set_num_threads(os.cpu_count() or 1)
@@ -92,20 +97,37 @@ def main() -> None:
     head_opt = torch.optim.Adam(model.head.parameters(), lr=recipe["lr"], eps=1e-7)
     decay = torch.optim.lr_scheduler.LambdaLR(encoder_opt, lambda step: max(0.0, 1 - step / total))
     loss_fn = torch.nn.BCEWithLogitsLoss()
+
+    def step(rows):
+        _, tokens, mask = next(batches(ids["fit"], rows, len(rows)))
+        with torch.autocast(device_type="cpu", dtype=torch.bfloat16, enabled=args.autocast):
+            loss = loss_fn(model(tokens, mask).float(), torch.from_numpy(y["fit"][rows]))
+        encoder_opt.zero_grad()
+        head_opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), recipe["clipnorm"])
+        encoder_opt.step()
+        head_opt.step()
+        decay.step()
+
+    if args.speed:
+        model.train()
+        rows = np.arange(min(args.speed, len(lengths)))
+        order = rows[np.lexsort((rng.random(len(rows)), lengths[rows]))]
+        speed_batches = [order[s:s + size] for s in range(0, len(order), size)]
+        for b in speed_batches[:2]:
+            step(b)                                               # warm-up: not throughput
+        wall, cpu = time.perf_counter(), time.process_time()
+        for b in rng.permutation(len(speed_batches)):
+            step(speed_batches[b])
+        print(json.dumps({"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu,
+                          "examples": len(rows), "torch": torch.__version__, "autocast": args.autocast}))
+        return
     start, best, val_losses, held = time.time(), np.inf, [], None
     for _ in range(epochs):
         model.train()
         for b in rng.permutation(len(fixed)):
-            rows = fixed[b]
-            _, tokens, mask = next(batches(ids["fit"], rows, len(rows)))
-            loss = loss_fn(model(tokens, mask), torch.from_numpy(y["fit"][rows]))
-            encoder_opt.zero_grad()
-            head_opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), recipe["clipnorm"])
-            encoder_opt.step()
-            head_opt.step()
-            decay.step()
+            step(fixed[b])
         scores = predict(model, ids["held"], 4 * size)
         p = np.clip(scores, 1e-7, 1 - 1e-7)
         val = float(-np.mean(y["held"] * np.log(p) + (1 - y["held"]) * np.log(1 - p)))
