@@ -90,11 +90,14 @@ def export_text_encoder(path: Path, encode, variables: list[tf.Variable], *, tok
     for name, value in (assets or {}).items():
         setattr(obj, name, value)
     dtypes = [{"compute_dtype": d} for d in compute_dtypes] or [{}]
-    obj.tokenize = _of_strings(tokenize)
-    obj.token_embeddings = _traced(token_embeddings, [(_STRINGS, d) for d in dtypes])
     trainings = [{"training": t} for t in (False, True)] if "training" in inspect.signature(encode).parameters \
         else [{}]
-    obj.__call__ = _traced(encode, [(_STRINGS, {**t, **d}) for t in trainings for d in dtypes])
+    obj.tokenize = _of_strings(tokenize)
+    if len(dtypes) == len(trainings) == 1:       # strings are the only input: as modules were saved before
+        obj.token_embeddings, obj.__call__ = _of_strings(token_embeddings), _of_strings(encode)
+    else:
+        obj.token_embeddings = _traced(token_embeddings, [(_STRINGS, d) for d in dtypes])
+        obj.__call__ = _traced(encode, [(_STRINGS, {**t, **d}) for t in trainings for d in dtypes])
     if compute_dtypes:
         obj.compute_dtypes = tf.function(lambda: tf.constant(list(compute_dtypes)), input_signature=[])
     if layers is not None:
