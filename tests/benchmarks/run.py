@@ -32,7 +32,7 @@ HISTORY = Path(__file__).with_name("history.md")
 STAGES = ["folds", "train", "ensemble", "submit", "leaderboard"]
 # the default blend's nested F1 on the sample (the steadier judge than the 4,000-row local test) and the
 # whole pipeline's minutes on 2 cores, modules prebuilt
-TARGET_NESTED_F1, TARGET_MINUTES = 0.655, 45
+TARGET_NESTED_F1, TARGET_MINUTES = 0.650, 45
 
 
 def bench_workspace() -> Path:
