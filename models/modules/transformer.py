@@ -52,6 +52,15 @@ class Architecture:
     attention_dropout: float = 0.0
     skip: tuple[str, ...] = field(default=("pooler.", "embeddings.position_ids"))  # original tensors not used
 
+    @classmethod
+    def of_config(cls, config: dict, names: dict[str, str], **layout) -> Architecture:
+        """The shape and dropouts an original's config.json gives; `layout`: the family's positions and bias."""
+        return cls(layers=config["num_hidden_layers"], width=config["hidden_size"],
+                   heads=config["num_attention_heads"], eps=config["layer_norm_eps"],
+                   max_positions=config["max_position_embeddings"], names=names,
+                   hidden_dropout=float(config.get("hidden_dropout_prob", 0.0)),
+                   attention_dropout=float(config.get("attention_probs_dropout_prob", 0.0)), **layout)
+
     def problems(self) -> list[str]:
         if self.positions not in ("absolute", "after_padding"):
             return [f"positions {self.positions!r} is not 'absolute' or 'after_padding'"]

