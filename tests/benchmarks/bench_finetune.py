@@ -343,10 +343,10 @@ def run_torch(ws: Path, spec, *options: str) -> dict:
 # ---- training speed, in CPU seconds ----
 
 def speed(ws: Path, rows: int = SPEED_ROWS) -> list[dict]:
-    """One epoch over the same `rows` fold-0 training rows per way of fine-tuning, after a warm-up that traces
-    the step: wall and CPU seconds of the steps alone (no evaluation, no prediction). The pipeline's full
-    fine-tuning (token ids tokenized once) in float32 and bfloat16, the strings-in-the-step path it replaced,
-    partial n = 1, 2, 3, and the PyTorch reference's full recipe in float32 and under torch.autocast bfloat16
+    """One epoch over the same `rows` fold-0 training rows per way of fine-tuning, after a warm-up epoch that
+    traces the step for every batch shape: wall and CPU seconds of the steps alone (no evaluation, no
+    prediction). The pipeline's full fine-tuning (token ids tokenized once) in float32 and bfloat16, the
+    strings-in-the-step path it replaced, partial n = 1, 2, 3, and the PyTorch reference's full recipe in float32 and under torch.autocast bfloat16
     (where the CPU has bfloat16 units), each in its own process after the others, on this one machine."""
     import dataclasses
 
@@ -369,14 +369,14 @@ def speed(ws: Path, rows: int = SPEED_ROWS) -> list[dict]:
             model = top_model(full, module, None, steps, ids, dtype, from_ids=True)
             data = token_dataset(ids, offsets, bucketed_rows(chosen, np.diff(offsets), full.batch_size, 0), y,
                                  full.batch_size)
-            out.append(_timed_fit(f"full fine-tuning, token ids (minilm-tuned), {dtype}", model, data, data.take(2),
+            out.append(_timed_fit(f"full fine-tuning, token ids (minilm-tuned), {dtype}", model, data,
                                   len(chosen)))
         keras.mixed_precision.set_global_policy("float32")
         layers = hub_layers(full, cfg)
         model = module_model(full, layers, steps_per_epoch=steps)
         lengths = token_lengths(layers[0].resolved_object, train.texts[chosen])
         data = bucketed_dataset(train.texts[chosen], y[chosen], lengths, full.batch_size, 0)
-        out.append(_timed_fit("full fine-tuning, strings in the step (before), float32", model, data, data.take(2),
+        out.append(_timed_fit("full fine-tuning, strings in the step (before), float32", model, data,
                               len(chosen)))
         for n in (1, 2, 3):
             spec = dataclasses.replace(cfg.model(PARTIAL), trainable_layers=n)
@@ -384,7 +384,7 @@ def speed(ws: Path, rows: int = SPEED_ROWS) -> list[dict]:
             model = top_model(spec, module, n, rows // spec.batch_size, values)
             order = bucketed_rows(chosen, np.diff(offsets), spec.batch_size, 0)
             data = token_dataset(values, offsets, order, y, spec.batch_size)
-            out.append(_timed_fit(f"partial, top {n} layer{'s' * (n > 1)}, float32", model, data, data.take(2),
+            out.append(_timed_fit(f"partial, top {n} layer{'s' * (n > 1)}, float32", model, data,
                                   len(chosen)))
     for autocast in (False, True):
         label = f"PyTorch + transformers, full recipe, {'torch.autocast bfloat16' if autocast else 'float32'}"
@@ -396,8 +396,8 @@ def speed(ws: Path, rows: int = SPEED_ROWS) -> list[dict]:
     return out
 
 
-def _timed_fit(label: str, model, data, warm_up, examples: int) -> dict:
-    model.fit(warm_up, epochs=1, verbose=0)           # traces the step: not throughput
+def _timed_fit(label: str, model, data, examples: int) -> dict:
+    model.fit(data, epochs=1, verbose=0)              # traces the step for the batches' shapes: not throughput
     wall, cpu = time.perf_counter(), time.process_time()
     model.fit(data, epochs=1, verbose=0)
     return {"label": label, "wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu,
@@ -406,9 +406,9 @@ def _timed_fit(label: str, model, data, warm_up, examples: int) -> dict:
 
 def breakdown(ws: Path, rows: int = SPEED_ROWS) -> list[dict]:
     """Where a full fine-tuning step's time goes, per batch of 32 over the same `rows` fold-0 rows (after a
-    warm-up): the strings-in-the-step path (tokenization, forward, forward + backward, the whole Keras step with
-    Adam on every row of the token table) against token ids tokenized once (forward, forward + backward, the
-    whole step with lazy Adam, and with plain Adam), in float32."""
+    warm-up pass over the same batches, every shape traced): the strings-in-the-step path (tokenization, forward,
+    forward + backward, the whole Keras step with Adam on every row of the token table) against token ids
+    tokenized once (forward, forward + backward, the whole step with lazy Adam, and with plain Adam), float32."""
     import tensorflow as tf
     import tensorflow_hub as hub
     import tf_keras as keras
@@ -463,8 +463,8 @@ def breakdown(ws: Path, rows: int = SPEED_ROWS) -> list[dict]:
                 ("ids: the whole step, plain Adam", _keras_step(dense_model, lambda i: id_batches[i], steps))]
         out = []
         for label, run_step in ways:
-            for i in range(2):
-                _value(run_step(i))                       # traced and warm: not throughput
+            for i in range(steps):
+                _value(run_step(i))                       # traced for every batch's shape, warm: not throughput
             wall, cpu = time.perf_counter(), time.process_time()
             for i in range(steps):
                 _value(run_step(i))
@@ -499,8 +499,9 @@ def breakdown_lines(rows: list[dict]) -> list[str]:
 def speed_lines(rows: list[dict]) -> list[str]:
     torch = next((r for r in rows if r["label"].startswith("PyTorch") and "wall" in r), None)
     examples = rows[0]["examples"]
-    lines = ["", f"Training steps alone, {examples:,} fold-0 rows, one epoch after a warm-up, on {cpu_line()} "
-             "(wall seconds; CPU seconds are the process's own, barely moved by other jobs):", "",
+    lines = ["", f"Training steps alone, {examples:,} fold-0 rows, one epoch after a warm-up epoch (every batch "
+             f"shape traced), on {cpu_line()} (wall seconds; CPU seconds are the process's own, barely moved by "
+             "other jobs):", "",
              "| way | wall s | CPU s | examples/s | vs PyTorch float32 |", "|---|---|---|---|---|"]
     for r in rows:
         if "wall" not in r:
