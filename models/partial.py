@@ -32,18 +32,16 @@ SHUFFLE_BATCHES = 64    # batches shuffled anew each epoch, beyond the fold's fi
 EVAL_BATCH = 4          # evaluation and prediction batches, in training batches: no gradients to keep
 
 
-def hub_load(path: str):
-    import tensorflow_hub as hub
-    import tensorflow_text  # noqa: F401  (the module's tokenizer ops)
-    return hub.load(path)
-
-
 @lru_cache(maxsize=4)
 def load_module(path: str):
-    """The module at `path` for training, loaded once per process (some ten seconds a load; first inside the
-    devices' strategy scope, so its variables are mirrored where there are replicas), with its variables'
-    pretrained values kept aside: `pretrained(path)` puts them back before a fold trains its own copy of them."""
-    module = hub_load(path)
+    """The module at `path`, loaded once per process (some ten seconds a load) inside the devices' strategy
+    scope (its variables mirrored where there are replicas), with its variables' pretrained values kept aside:
+    `pretrained(path)` puts them back before a fold trains its own copy of them."""
+    import tensorflow_hub as hub
+    import tensorflow_text  # noqa: F401  (the module's tokenizer ops)
+    from models.devices import devices
+    with devices().strategy.scope():
+        module = hub.load(path)
     PRETRAINED[path] = [v.numpy() for v in module.variables]
     return module
 
@@ -63,7 +61,7 @@ def layer_count(spec, cfg, module_path: str) -> int:
     """The module's layer count, once trainable_layers is checked against it; PipelineError naming the table."""
     from models.modules.savedmodel import LAYER_FUNCTIONS, has_layer_functions
     where = f"{cfg.path}: [models.{spec.name}] trainable_layers = {spec.trainable_layers}"
-    module = hub_load(module_path)          # not the training copy: that one loads in the strategy's scope
+    module = load_module(module_path)
     if not has_layer_functions(module):
         raise PipelineError(f"{where} needs a module that exposes its layers ({', '.join(LAYER_FUNCTIONS)}); "
                             f"{module_path} has none (minilm has them when built by `make modules` since partial "

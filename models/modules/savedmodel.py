@@ -93,11 +93,8 @@ def export_text_encoder(path: Path, encode, variables: list[tf.Variable], *, tok
     trainings = [{"training": t} for t in (False, True)] if "training" in inspect.signature(encode).parameters \
         else [{}]
     obj.tokenize = _of_strings(tokenize)
-    if len(dtypes) == len(trainings) == 1:       # strings are the only input: as modules were saved before
-        obj.token_embeddings, obj.__call__ = _of_strings(token_embeddings), _of_strings(encode)
-    else:
-        obj.token_embeddings = _traced(token_embeddings, [(_STRINGS, d) for d in dtypes])
-        obj.__call__ = _traced(encode, [(_STRINGS, {**t, **d}) for t in trainings for d in dtypes])
+    obj.token_embeddings = _traced(token_embeddings, [(_STRINGS, d) for d in dtypes])
+    obj.__call__ = _traced(encode, [(_STRINGS, {**t, **d}) for t in trainings for d in dtypes])
     if compute_dtypes:
         obj.compute_dtypes = tf.function(lambda: tf.constant(list(compute_dtypes)), input_signature=[])
     if layers is not None:
@@ -125,14 +122,18 @@ _STRINGS = tf.TensorSpec([None], tf.string)
 
 
 def _of_strings(fn) -> tf.types.experimental.GenericFunction:
-    return tf.function(fn, input_signature=[_STRINGS], autograph=False)
+    return _traced(fn, [(_STRINGS, {})])
 
 
 def _traced(fn, calls: list[tuple]) -> tf.types.experimental.GenericFunction:
-    """A tf.function traced for each (tensor spec or specs, Python keyword arguments): what the SavedModel keeps."""
+    """A tf.function traced for each (tensor spec or specs, Python keyword arguments): what the SavedModel keeps.
+    One call without keyword arguments: a function of that input signature, as modules were saved before."""
+    calls = [(specs if isinstance(specs, tuple) else (specs,), kwargs) for specs, kwargs in calls]
+    if len(calls) == 1 and not calls[0][1]:
+        return tf.function(fn, input_signature=list(calls[0][0]), autograph=False)
     function = tf.function(fn, autograph=False)
     for specs, kwargs in calls:
-        function.get_concrete_function(*(specs if isinstance(specs, tuple) else (specs,)), **kwargs)
+        function.get_concrete_function(*specs, **kwargs)
     return function
 
 
@@ -143,13 +144,13 @@ def _export_layers(obj, layers: LayerSplit, dtypes: list[dict]) -> None:
     obj.bottom_states = _traced(layers.bottom_states, [((_STRINGS, n_top), d) for d in dtypes])
     obj.top_layers = _traced(layers.top_layers, [((*states, n_top), {"training": t, **d})
                                                  for t in (False, True) for d in dtypes])
-    obj.pool_states = tf.function(layers.pool_states, input_signature=list(states), autograph=False)
+    obj.pool_states = _traced(layers.pool_states, [(states, {})])
     if layers.embed_tokens is not None:
         obj.embedding_variables = list(layers.embedding_variables)
         obj.word_embeddings = layers.word_embeddings
-        obj.embed_tokens = tf.function(layers.embed_tokens, input_signature=[
+        obj.embed_tokens = _traced(layers.embed_tokens, [((
             tf.TensorSpec([None, None, layers.width], tf.float32), tf.TensorSpec([None, None], tf.int32),
-            tf.TensorSpec([None], tf.int32)])
+            tf.TensorSpec([None], tf.int32)), {})])
 
 
 def has_layer_functions(module) -> bool:
