@@ -183,6 +183,20 @@ def test_lazy_adam_moves_only_the_rows_a_batch_used():
     assert (lazy.numpy()[1:] == before[1:]).all() and (lazy.numpy()[0] != 1).all()   # row 3's momentum waits
 
 
+
+def test_lazy_adam_steps_dense_gradients_as_keras_adam_does():
+    import tf_keras as keras
+    from models.partial import lazy_adam
+    rng = np.random.default_rng(0)
+    start = rng.normal(size=(4, 3)).astype(np.float32)
+    fused, plain = tf.Variable(start), tf.Variable(start)
+    fused_opt, plain_opt = lazy_adam()(0.01), keras.optimizers.Adam(0.01)
+    for _ in range(3):
+        gradient = tf.constant(rng.normal(size=(4, 3)).astype(np.float32))
+        fused_opt.apply_gradients([(gradient, fused)])
+        plain_opt.apply_gradients([(gradient, plain)])
+    np.testing.assert_allclose(fused.numpy(), plain.numpy(), atol=1e-6)
+
 def test_full_fine_tuning_trains_every_layer_and_the_embeddings_on_token_ids(workspace, tiny_mpnet):
     (workspace / "pipeline.toml").write_text(small_config(k=2))
     write_competition(workspace)
