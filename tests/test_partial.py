@@ -183,7 +183,6 @@ def test_lazy_adam_moves_only_the_rows_a_batch_used():
     assert (lazy.numpy()[1:] == before[1:]).all() and (lazy.numpy()[0] != 1).all()   # row 3's momentum waits
 
 
-
 def test_lazy_adam_steps_dense_gradients_as_keras_adam_does():
     import tf_keras as keras
     from models.partial import lazy_adam
@@ -196,6 +195,7 @@ def test_lazy_adam_steps_dense_gradients_as_keras_adam_does():
         fused_opt.apply_gradients([(gradient, fused)])
         plain_opt.apply_gradients([(gradient, plain)])
     np.testing.assert_allclose(fused.numpy(), plain.numpy(), atol=1e-6)
+
 
 def test_full_fine_tuning_trains_every_layer_and_the_embeddings_on_token_ids(workspace, tiny_mpnet):
     (workspace / "pipeline.toml").write_text(small_config(k=2))
