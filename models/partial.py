@@ -301,14 +301,15 @@ def lazy_adam():
             lr = tf.cast(self.learning_rate, variable.dtype)
             key = self._index_dict[self._var_key(variable)]
             m, v = self._momentums[key], self._velocities[key]
+            beta_1_power, beta_2_power = tf.pow(beta_1, step), tf.pow(beta_2, step)
             if not isinstance(gradient, tf.IndexedSlices):
                 return tf.raw_ops.ResourceApplyAdam(
-                    var=variable.handle, m=m.handle, v=v.handle, beta1_power=tf.pow(beta_1, step),
-                    beta2_power=tf.pow(beta_2, step), lr=lr, beta1=beta_1, beta2=beta_2,
+                    var=variable.handle, m=m.handle, v=v.handle, beta1_power=beta_1_power,
+                    beta2_power=beta_2_power, lr=lr, beta1=beta_1, beta2=beta_2,
                     epsilon=tf.cast(self.epsilon, variable.dtype), grad=gradient)
             rows, position = tf.unique(gradient.indices)
             values = tf.math.unsorted_segment_sum(gradient.values, position, tf.shape(rows)[0])
-            alpha = lr * tf.sqrt(1 - tf.pow(beta_2, step)) / (1 - tf.pow(beta_1, step))
+            alpha = lr * tf.sqrt(1 - beta_2_power) / (1 - beta_1_power)
             m_rows = beta_1 * tf.gather(m, rows) + (1 - beta_1) * values
             v_rows = beta_2 * tf.gather(v, rows) + (1 - beta_2) * tf.square(values)
             m.scatter_update(tf.IndexedSlices(m_rows, rows))
