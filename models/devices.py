@@ -13,13 +13,16 @@ More than one device trains under MirroredStrategy (a Kaggle kernel has two T4s)
 module cannot be compiled; on a CPU, XLA would not reach oneDNN's bfloat16 kernels either). The head computes
 in the policy's dtype; the project's modules take the precision at call time (`Devices.compute_dtype`):
 bfloat16 under mixed_bfloat16, else float32. `python -m models.devices` (make doctor) says what TensorFlow
-sees, why not a GPU, and which precision a CPU gets and why.
+sees, why not a GPU, and which precision a CPU gets and why. Set-up also has glibc's malloc keep freed tensor
+buffers for reuse (`reuse_freed_buffers`).
 """
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import os
+import platform
 import sys
 import time
 from dataclasses import dataclass
@@ -37,6 +40,9 @@ NVIDIA_DRIVER = Path("/proc/driver/nvidia/version")
 CPUINFO = Path("/proc/cpuinfo")
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")   # the x86 flags of bfloat16 arithmetic units (AVX-512 BF16, AMX)
 MIN_BF16_SPEEDUP = 1.2                     # a bfloat16 matmul must beat float32 by this much to be the default
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt options (malloc.h)
+MALLOC_THRESHOLDS = {M_MMAP_THRESHOLD: 32 << 20,   # blocks up to 32 MiB from the heap (glibc's own ceiling)
+                     M_TRIM_THRESHOLD: 1 << 30}    # and the heap handed back to the kernel only past 1 GiB free
 
 
 @dataclass(frozen=True)
@@ -182,7 +188,27 @@ def devices() -> Devices:
         strategy = tf.distribute.get_strategy()
     precision = parse_precision(os.environ.get("PRECISION", ""), kind)
     keras.mixed_precision.set_global_policy(precision)
+    reuse_freed_buffers()
     return Devices(kind, names, strategy, precision)
+
+
+def reuse_freed_buffers() -> bool:
+    """Have glibc's malloc keep freed blocks for reuse; False where the C library is not glibc.
+
+    A training step allocates and frees the same 0.5-4 MB tensor buffers every call. TensorFlow pins glibc's
+    mmap threshold at 128 KiB the first time a process builds a generator dataset (its patch against a Python
+    3.11 leak; the pipeline streams its caches through one), so those buffers were fresh mmaps each time,
+    unmapped on free: a MiniLM fine-tuning step faulted ~175,000 pages in anew, 0.4-0.7 s of system time, half
+    the step (tests/benchmarks/history.md, 2026-12-07). Hence TensorFlow's patch first, then these thresholds.
+    The cost: freed heap up to 1 GiB a process keeps instead of returning it.
+    """
+    if platform.libc_ver()[0] != "glibc":
+        return False
+    import tensorflow as tf
+    for _ in tf.data.Dataset.from_generator(lambda: iter([0]), output_signature=tf.TensorSpec([], tf.int32)):
+        pass                                        # TensorFlow's patch runs now, once a process, not later
+    libc = ctypes.CDLL("libc.so.6")
+    return all(libc.mallopt(option, value) == 1 for option, value in MALLOC_THRESHOLDS.items())
 
 
 def _gpus(gpus: list, count: int | None) -> tuple[str, ...]:

@@ -351,10 +351,12 @@ def speed(ws: Path, rows: int = SPEED_ROWS) -> list[dict]:
     import dataclasses
 
     import tf_keras as keras
+    from models.devices import devices
     from models.embed_cache import cached_token_ids, token_lengths
     from models.handles import hub_layers, resolve_handles
     from models.keras_model import bucketed_dataset, module_model, token_dataset
     from models.partial import bottom_states, bucketed_rows, top_model
+    devices()                                         # this process set up as a training process is
     out = []
     with inside(ws) as (cfg, train, fold):
         y = train.target.astype(np.float32)
@@ -412,11 +414,14 @@ def breakdown(ws: Path, rows: int = SPEED_ROWS) -> list[dict]:
     import tensorflow as tf
     import tensorflow_hub as hub
     import tf_keras as keras
+    from models.devices import devices
     from models.embed_cache import cached_token_ids
     from models.handles import resolve_handles
     from models.keras_model import module_model, token_dataset
-    from models.partial import bucketed_rows, top_model, warmup_then_linear
+    from models.partial import bucketed_rows, load_module, top_model, warmup_then_linear
+    devices()                                         # this process set up as a training process is
     with inside(ws) as (cfg, train, fold):
+        keras.mixed_precision.set_global_policy("float32")
         y = train.target.astype(np.float32)
         full = cfg.model("minilm-tuned")
         [module] = resolve_handles(full, cfg)
@@ -426,7 +431,7 @@ def breakdown(ws: Path, rows: int = SPEED_ROWS) -> list[dict]:
         texts = [tf.constant(list(train.texts[b])) for b in batches]
         id_batches = [next(iter(token_dataset(ids, offsets, b, y, len(b)))) for b in batches]
         steps = len(batches)
-        loaded = hub.load(module)
+        loaded = load_module(module)
         layer = hub.KerasLayer(module, trainable=True)
         variables = layer.trainable_variables
 
@@ -502,14 +507,15 @@ def speed_lines(rows: list[dict]) -> list[str]:
     lines = ["", f"Training steps alone, {examples:,} fold-0 rows, one epoch after a warm-up epoch (every batch "
              f"shape traced), on {cpu_line()} (wall seconds; CPU seconds are the process's own, barely moved by "
              "other jobs):", "",
-             "| way | wall s | CPU s | examples/s | vs PyTorch float32 |", "|---|---|---|---|---|"]
+             "| way | wall s | CPU s | examples/s | vs PyTorch float32 | per CPU second, vs PyTorch |",
+             "|---|---|---|---|---|---|"]
     for r in rows:
         if "wall" not in r:
-            lines.append(f"| {r['label']} | not run: {r.get('skipped', '')} | | | |")
+            lines.append(f"| {r['label']} | not run: {r.get('skipped', '')} | | | | |")
             continue
-        ratio = f"{torch['wall'] / r['wall']:.2f}x" if torch else ""
+        ratios = f"{torch['wall'] / r['wall']:.2f}x | {torch['cpu'] / r['cpu']:.2f}x" if torch else " | "
         lines.append(f"| {r['label']} | {r['wall']:.1f} | {r['cpu']:.1f} | {r['examples'] / r['wall']:,.1f} "
-                     f"| {ratio} |")
+                     f"| {ratios} |")
     return lines
 
 
