@@ -14,8 +14,10 @@ from core.paths import SHARED_DATA
 
 SHARED = SHARED_DATA
 # The suite computes in float32 on every machine (a CPU with bfloat16 units would default to it): its figures
-# are the same everywhere. The bfloat16 path and the choice of precision have tests of their own.
-os.environ.setdefault("PRECISION", "float32")
+# are the same everywhere. The bfloat16 path and the choice of precision have tests of their own. `make test`
+# exports PRECISION empty when it is unset, which means "the default": hence not setdefault.
+if not os.environ.get("PRECISION"):
+    os.environ["PRECISION"] = "float32"
 
 COMPETITION = """
 [competition]

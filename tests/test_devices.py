@@ -41,7 +41,11 @@ def test_an_unknown_device_setting_is_refused_naming_the_choices(wrong):
         parse_devices(wrong)
 
 
-def test_precision_defaults_to_mixed_float16_on_gpus_and_float32_on_cpu():
+def test_precision_defaults_to_mixed_float16_on_gpus_and_float32_on_a_cpu_without_bfloat16_units(tmp_path,
+                                                                                                  monkeypatch):
+    from models import devices
+    (tmp_path / "cpuinfo").write_text("model name\t: AMD EPYC 7R13\nflags\t\t: fpu avx2 fma\n")
+    monkeypatch.setattr(devices, "CPUINFO", tmp_path / "cpuinfo")
     assert parse_precision("", "GPU") == "mixed_float16" and parse_precision("", "CPU") == "float32"
     with pytest.raises(PipelineError, match="mixed_float16, mixed_bfloat16, float32"):
         parse_precision("half", "CPU")
