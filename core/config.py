@@ -14,6 +14,10 @@ from pathlib import Path
 
 from core.errors import PipelineError
 from core.paths import REPO
+from core.schema import build, setting
+
+BLEND_METHODS = ("mean", "rank_mean", "weighted", "stacking", "caruana")   # ensembles.blend's METHODS
+HARDWARE = ("T4", "P100", "H100", "CPU")                                  # what the kernel's plan knows
 
 
 @dataclass(frozen=True)
@@ -32,8 +36,8 @@ class Competition:
 
 @dataclass(frozen=True)
 class Folds:
-    k: int = 5
-    seed: int = 42
+    k: int = setting(5, at_least=2)
+    seed: int = setting(42, at_least=0)
 
 
 @dataclass(frozen=True)
@@ -44,25 +48,28 @@ class ModelSpec:
                                       # a list: the modules' embeddings side by side, into one head
     output_dim: int = 0
     trainable: bool = False           # fine-tune the module (True) or keep it frozen (False)
-    trainable_layers: int | None = None  # fine-tune only the module's top n layers, on cached states below them
-    features: str = "sentence"        # "tokens": a pooling head over the frozen module's per-token outputs
-    token_precision: str = "float16"  # tokens: how the token cache stores vectors; "int8" takes half the disk
-    token_head: str = "pooling"       # tokens: "pooling" (mean, max, attention) or "gru" / "lstm" (bidirectional
-    rnn_units: int = 128              # recurrent layers, then max + mean pooling); units each way, and
-    rnn_layers: int = 1               # 1 or 2 layers
-    enabled: bool | str = True        # true, false, or "gpu": only on a machine with a GPU
-    head: tuple[int, ...] = (256, 64)
-    dropout: float = 0.2
-    lr: float = 1e-3
-    module_lr: float = 3e-5
-    clipnorm: float = 1.0
-    batch_size: int = 128
-    epochs: int = 10
-    patience: int = 2
-    seed: int = 42
-    seeds: int = 1                    # networks trained per fold from different seeds, predictions averaged
-    C: float = 4.0                    # tfidf: inverse regularization of the logistic regression
-    max_features: int = 200000        # tfidf: vocabulary size per vectorizer
+    trainable_layers: int | None = setting(None, at_least=1)  # fine-tune only the module's top n layers, on cached
+                                                               # states below them
+    features: str = setting("sentence", choices=("sentence", "tokens"))  # "tokens": a pooling head over the frozen
+                                                                          # module's per-token outputs
+    token_precision: str = setting("float16", choices=("float16", "int8"))  # tokens: how the token cache stores
+                                                                             # vectors; "int8" takes half the disk
+    token_head: str = setting("pooling", choices=("pooling", "gru", "lstm"))  # tokens: mean, max, attention; or
+    rnn_units: int = setting(128, at_least=1)  # bidirectional recurrent layers, then max + mean pooling: units
+    rnn_layers: int = setting(1, choices=(1, 2))  # each way, and 1 or 2 layers
+    enabled: bool | str = setting(True, choices=(True, False, "gpu"))  # "gpu": only on a machine with a GPU
+    head: tuple[int, ...] = setting((256, 64), at_least=1)
+    dropout: float = setting(0.2, at_least=0, below=1)
+    lr: float = setting(1e-3, above=0)
+    module_lr: float = setting(3e-5, above=0)
+    clipnorm: float = setting(1.0, above=0)
+    batch_size: int = setting(128, at_least=1)
+    epochs: int = setting(10, at_least=1)
+    patience: int = setting(2, at_least=0)
+    seed: int = setting(42, at_least=0)
+    seeds: int = setting(1, at_least=1)  # networks trained per fold from different seeds, predictions averaged
+    C: float = setting(4.0, above=0)     # tfidf: inverse regularization of the logistic regression
+    max_features: int = setting(200000, at_least=1)  # tfidf: vocabulary size per vectorizer
 
     @property
     def handles(self) -> tuple[str, ...]:
@@ -70,6 +77,18 @@ class ModelSpec:
 
     def as_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    def problems(self) -> list[str]:
+        """What the options say against each other."""
+        return [rule for wrong, rule in (
+            (self.trainable_layers is not None and (self.kind != "hub" or not self.trainable or len(self.handles) > 1
+                                                    or self.features != "sentence"),
+             "trainable_layers takes one fine-tuned module (trainable = true, a single handle, "
+             'features = "sentence")'),
+            (self.features == "tokens" and (self.trainable or len(self.handles) > 1),
+             'features = "tokens" takes one frozen module (trainable = false, a single handle)'),
+            (self.token_head != "pooling" and self.features != "tokens",
+             'token_head = "gru" or "lstm" runs over per-token vectors: it needs features = "tokens"')) if wrong]
 
 
 @dataclass(frozen=True)
@@ -83,15 +102,20 @@ class ModuleSpec:
 @dataclass(frozen=True)
 class BlendSpec:
     name: str
-    method: str                       # mean, rank_mean, weighted, stacking, caruana
-    members: tuple[str, ...]
+    method: str = setting(choices=BLEND_METHODS)
+    members: tuple[str, ...] = setting()
     enabled: bool = True
+
+    def problems(self) -> list[str]:
+        if not self.members or len(set(self.members)) != len(self.members):
+            return [f"members must be a non-empty list of distinct model names (got {list(self.members)})"]
+        return []
 
 
 @dataclass(frozen=True)
 class WorkspaceSettings:
     """The [workspace] table: limits of the machine the pipeline runs on."""
-    disk_budget_gb: float = 20.0         # caches refused beyond it: a Kaggle kernel's writable disk
+    disk_budget_gb: float = setting(20.0, above=0)   # caches refused beyond it: a Kaggle kernel's writable disk
 
 
 @dataclass(frozen=True)
@@ -109,8 +133,9 @@ class KaggleSettings:
                                          # the competition's own files (a PyPI builder, a URL, a path)
     dataset: str = ""                    # slug of the modules' dataset `make kernel-dataset` writes;
                                          # default: "<competition slug>-modules"
-    time_limit_minutes: float = 120.0    # the kernel's run limit; `make plan` and `make kernel` check the catalogue
-    accelerator: str = "T4"              # the kernel's hardware for the plan: T4, P100 or H100
+    time_limit_minutes: float = setting(120.0, above=0)  # the kernel's run limit; `make plan` and `make kernel`
+                                                         # check the catalogue
+    accelerator: str = setting("T4", choices=HARDWARE)   # the kernel's hardware for the plan
 
 
 @dataclass(frozen=True)
@@ -193,77 +218,34 @@ def load_config(path: Path | str | None = None) -> Config:
     except tomllib.TOMLDecodeError as e:
         raise PipelineError(f"{path}: not valid TOML ({e})") from None
     defaults = raw.get("train", {})
-    models = {n: _build(ModelSpec, {**defaults, **t, "name": n}, path, f"[models.{n}]")
+    models = {n: build(ModelSpec, {**defaults, **t, "name": n}, path, f"[models.{n}]")
               for n, t in raw.get("models", {}).items()}
-    for wrong, rule in ((lambda m: m.enabled not in (True, False, "gpu"), 'enabled must be true, false or "gpu"'),
-                        (lambda m: m.features not in ("sentence", "tokens"), 'features must be "sentence" or "tokens"'),
-                        (lambda m: not isinstance(m.seeds, int) or m.seeds < 1, "seeds must be a whole number >= 1"),
-                        (lambda m: m.token_precision not in ("float16", "int8"),
-                         'token_precision must be "float16" or "int8"'),
-                        (lambda m: m.trainable_layers is not None and (not isinstance(m.trainable_layers, int)
-                                                                       or isinstance(m.trainable_layers, bool)
-                                                                       or m.trainable_layers < 1),
-                         "trainable_layers must be a whole number >= 1 (how many of the module's top layers "
-                         "fine-tune; at most its layer count, 6 for minilm)"),
-                        (lambda m: m.trainable_layers is not None and (m.kind != "hub" or not m.trainable
-                                                                       or len(m.handles) > 1
-                                                                       or m.features != "sentence"),
-                         "trainable_layers takes one fine-tuned module (trainable = true, a single handle, "
-                         'features = "sentence")'),
-                        (lambda m: m.features == "tokens" and (m.trainable or len(m.handles) > 1),
-                         'features = "tokens" takes one frozen module (trainable = false, a single handle)'),
-                        (lambda m: m.token_head not in ("pooling", "gru", "lstm"),
-                         'token_head must be "pooling", "gru" or "lstm"'),
-                        (lambda m: m.token_head != "pooling" and m.features != "tokens",
-                         'token_head = "gru" or "lstm" runs over per-token vectors: it needs features = "tokens"'),
-                        (lambda m: not _whole(m.rnn_units) or m.rnn_units < 1,
-                         "rnn_units must be a whole number >= 1"),
-                        (lambda m: not _whole(m.rnn_layers) or m.rnn_layers not in (1, 2),
-                         "rnn_layers must be 1 or 2")):
-        bad = [m.name for m in models.values() if wrong(m)]
-        if bad:
-            raise PipelineError(f"{path}: [models.{bad[0]}] {rule}")
-    competition = _build(Competition, raw.get("competition", {}), path, "[competition]")
+    competition = build(Competition, raw.get("competition", {}), path, "[competition]")
     from core.metrics import METRICS
     if competition.metric not in METRICS:
         raise PipelineError(f"{path}: [competition] metric {competition.metric!r} is not known; known metrics: "
                             f"{', '.join(METRICS)}")
+    blends = {n: build(BlendSpec, {**t, "name": n}, path, f"[blends.{n}]") for n, t in raw.get("blends", {}).items()}
+    for blend in blends.values():
+        if unknown := [m for m in blend.members if m not in models]:
+            raise PipelineError(f"{path}: [blends.{blend.name}] members names unknown model(s) {unknown}; known "
+                                f"models: {', '.join(models)}")
     return Config(
         path=path,
         competition=competition,
-        folds=_build(Folds, raw.get("folds", {}), path, "[folds]"),
+        folds=build(Folds, raw.get("folds", {}), path, "[folds]"),
         models=models,
         modules={n: ModuleSpec(name=n, builder=_require(t, "builder", path, f"[modules.{n}]"),
                                options={k: v for k, v in t.items() if k != "builder"})
                  for n, t in raw.get("modules", {}).items()},
-        blends={n: _without_gpu_only(_build(BlendSpec, {**t, "name": n}, path, f"[blends.{n}]"), models)
-                for n, t in raw.get("blends", {}).items()},
+        blends={n: _without_gpu_only(blend, models) for n, blend in blends.items()},
         default_blend=raw.get("ensemble", {}).get("default", ""),
-        kaggle=_build(KaggleSettings, raw.get("kaggle", {}), path, "[kaggle]"),
-        workspace=_build(WorkspaceSettings, raw.get("workspace", {}), path, "[workspace]"),
+        kaggle=build(KaggleSettings, raw.get("kaggle", {}), path, "[kaggle]"),
+        workspace=build(WorkspaceSettings, raw.get("workspace", {}), path, "[workspace]"),
     )
-
-
-def _whole(value) -> bool:
-    """A whole number, and no bool (TOML's true is not 1)."""
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _require(table: dict, key: str, path: Path, where: str):
     if key not in table:
         raise PipelineError(f"{path}: {where} needs a {key!r} entry")
     return table[key]
-
-
-def _build(cls, table: dict, path: Path, where: str):
-    """Make a frozen dataclass from a TOML table, naming the table and key of any mistake."""
-    known = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(table) - set(known))
-    if unknown:
-        raise PipelineError(f"{path}: {where} has unknown key(s) {unknown}; known keys: {sorted(known)}")
-    missing = [n for n, f in known.items() if n not in table
-               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
-    if missing:
-        raise PipelineError(f"{path}: {where} is missing key(s) {missing}")
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
-    return cls(**values)

@@ -171,12 +171,7 @@ class Members:
 
 
 def check_spec(spec: BlendSpec, cfg: Config) -> None:
-    if spec.method not in METHODS:
-        raise PipelineError(f"{cfg.path}: [blends.{spec.name}] method {spec.method!r} is not one of "
-                            f"{', '.join(METHODS)}")
-    if not spec.members or len(set(spec.members)) != len(spec.members):
-        raise PipelineError(f"{cfg.path}: [blends.{spec.name}] members must be a non-empty list of distinct "
-                            f"model names (got {list(spec.members)})")
+    """Its members run here (core.config checked the method and that the members exist when it loaded)."""
     disabled = [m for m in spec.members if not runs_here(cfg.model(m))]
     if disabled:
         raise PipelineError(f"{cfg.path}: [blends.{spec.name}] uses disabled model(s) {', '.join(disabled)}; "

@@ -182,10 +182,16 @@ def test_disabled_member_is_refused(ws):
         run_blend("mean")
 
 
-def test_unknown_method_is_refused(ws):
+def test_unknown_method_is_refused_when_the_configuration_loads(ws):
     write_config(ws, blend_table("odd", "median"))
-    with pytest.raises(PipelineError, match="'median' is not one of mean, rank_mean"):
+    with pytest.raises(PipelineError, match=r"\[blends.odd\] method must be one of 'mean', 'rank_mean'"):
         run_blend("odd")
+
+
+def test_the_configuration_knows_every_blend_method_and_no_other():
+    from core.config import BLEND_METHODS
+    from ensembles.blend import METHODS
+    assert tuple(METHODS) == BLEND_METHODS
 
 
 def test_identical_rerun_is_up_to_date(ws, capsys):

@@ -1,3 +1,5 @@
+import tomllib
+
 import pytest
 
 from core.config import load_config
@@ -34,7 +36,50 @@ def test_token_features_need_one_frozen_module(workspace):
 def test_seeds_must_be_a_whole_number_of_at_least_one(workspace):
     path = workspace / "pipeline.toml"
     path.write_text(path.read_text().replace('output_dim = 4\ntrainable', 'output_dim = 4\nseeds = 0\ntrainable'))
-    with pytest.raises(PipelineError, match=r"\[models.tiny-tuned\] seeds must be a whole number >= 1"):
+    with pytest.raises(PipelineError, match=r"\[models.tiny-tuned\] seeds must be at least 1, got 0"):
+        load_config()
+
+
+@pytest.mark.parametrize("table, key, value, message", [
+    ("folds", "k", 1, "[folds] k must be at least 2, got 1"),
+    ("folds", "k", "5", "[folds] k must be a whole number, got '5'"),
+    ("folds", "seed", -1, "[folds] seed must be at least 0, got -1"),
+    ("models.tiny-tuned", "epochs", 0, "[models.tiny-tuned] epochs must be at least 1, got 0"),
+    ("models.tiny-tuned", "batch_size", 2.5, "[models.tiny-tuned] batch_size must be a whole number, got 2.5"),
+    ("models.tiny-tuned", "lr", -0.1, "[models.tiny-tuned] lr must be above 0, got -0.1"),
+    ("models.tiny-tuned", "module_lr", 0, "[models.tiny-tuned] module_lr must be above 0, got 0"),
+    ("models.tiny-tuned", "dropout", 1.0, "[models.tiny-tuned] dropout must be below 1, got 1.0"),
+    ("models.tiny-tuned", "head", [8, 0], "[models.tiny-tuned] head must be at least 1 (each of them), got (8, 0)"),
+    ("models.tiny-tuned", "patience", True, "[models.tiny-tuned] patience must be a whole number, got True"),
+    ("models.tfidf-lr", "C", 0, "[models.tfidf-lr] C must be above 0, got 0"),
+    ("models.tiny-tuned", "enabled", "cpu", "[models.tiny-tuned] enabled must be one of True, False, 'gpu', got 'cpu'"),
+    ("blends.mean", "method", "median", "[blends.mean] method must be one of 'mean', 'rank_mean', 'weighted'"),
+    ("kaggle", "time_limit_minutes", 0, "[kaggle] time_limit_minutes must be above 0, got 0"),
+    ("kaggle", "accelerator", "TPU", "[kaggle] accelerator must be one of 'T4', 'P100', 'H100', 'CPU', got 'TPU'"),
+    ("workspace", "disk_budget_gb", "20", "[workspace] disk_budget_gb must be a number, got '20'"),
+])
+def test_a_value_of_the_wrong_type_or_out_of_range_is_refused_naming_the_table_and_key(workspace, table, key, value,
+                                                                                       message):
+    path = workspace / "pipeline.toml"
+    edit(path, table, key, value)
+    with pytest.raises(PipelineError) as refused:
+        load_config()
+    assert message in str(refused.value) and str(path) in str(refused.value)
+
+
+def edit(path, table: str, key: str, value) -> None:
+    """Set `key` of the dotted `table` in the TOML file at `path`."""
+    from pipeline.overrides import dumps, merge
+    override = {key: value}
+    for part in reversed(table.split(".")):
+        override = {part: override}
+    path.write_text(dumps(merge(tomllib.loads(path.read_text()), override)))
+
+
+def test_a_blend_naming_an_unknown_model_is_refused_when_the_configuration_loads(workspace):
+    path = workspace / "pipeline.toml"
+    path.write_text(path.read_text().replace('members = ["tfidf-lr", "tiny-frozen"]', 'members = ["tfidf-lr", "tiny-frozn"]'))
+    with pytest.raises(PipelineError, match=r"\[blends.mean\] members names unknown model\(s\) \['tiny-frozn'\]"):
         load_config()
 
 

@@ -15,15 +15,14 @@ import argparse
 import dataclasses
 import importlib
 import time
-import types
-import typing
 from pathlib import Path
 
 from core.claim import STAMP, claim, write_stamp
 from core.cli import entry_point
-from core.config import ModuleSpec, _build, config_path, load_config
+from core.config import ModuleSpec, config_path, load_config
 from core.errors import PipelineError
 from core.paths import hub_dir
+from core.schema import build
 
 DONE = "saved_model.pb"
 BUILDERS = {  # builder name -> (module whose build(dest, options) makes it, its options dataclass)
@@ -33,8 +32,6 @@ BUILDERS = {  # builder name -> (module whose build(dest, options) makes it, its
     "pypi-glove": ("models.modules.pypi_glove", "PypiGloveOptions"),
     "word-vectors": ("models.modules.word_vectors", "WordVectorOptions"),
 }
-KINDS = {bool: "true or false", int: "a whole number", float: "a number", str: "a string",   # the kinds options take
-         tuple[str, ...]: "a list of strings", tuple[float, ...]: "a list of numbers"}
 
 
 def is_built(path: Path) -> bool:
@@ -48,19 +45,7 @@ def module_options(spec: ModuleSpec, path: Path | None = None):
     if spec.builder not in BUILDERS:
         raise PipelineError(f"{path}: {where} has unknown builder {spec.builder!r}; known: {', '.join(BUILDERS)}")
     module, cls = BUILDERS[spec.builder]
-    options = _build(getattr(importlib.import_module(module), cls), spec.options, path, where)
-    hints = typing.get_type_hints(type(options))
-    for key in (f.name for f in dataclasses.fields(options)):       # the options, not the class's ClassVars
-        hint = hints[key]
-        kinds = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
-        value = getattr(options, key)
-        if not any(_is(value, kind) for kind in kinds):
-            wanted = " or ".join(KINDS[k] for k in kinds if k in KINDS)
-            raise PipelineError(f"{path}: {where} {key} must be {wanted}, got {value!r}")
-    problems = options.problems() if hasattr(options, "problems") else []    # checks across options
-    if problems:
-        raise PipelineError(f"{path}: {where} {'; '.join(problems)}")
-    return options
+    return build(getattr(importlib.import_module(module), cls), spec.options, path, where)
 
 
 def stamp_options(options) -> dict:
@@ -69,18 +54,6 @@ def stamp_options(options) -> dict:
     defaults = {f.name: f.default for f in dataclasses.fields(options)}
     return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(options).items()
             if not (k in getattr(options, "LATER", ()) and v == defaults[k])}
-
-
-def _is(value, kind: type) -> bool:
-    """isinstance, but a bool is no number here (TOML's true is not 1), a whole number is a float, and
-    tuple[X, ...] is a list of X (a TOML list; core.config makes it a tuple)."""
-    if kind is type(None):
-        return value is None
-    if typing.get_origin(kind) is tuple:
-        return isinstance(value, tuple) and all(_is(v, typing.get_args(kind)[0]) for v in value)
-    if kind is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    return isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
 
 
 def source_missing(spec: ModuleSpec, options) -> str | None:
