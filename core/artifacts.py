@@ -85,8 +85,39 @@ def write_json(path: Path, obj) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_jsonable) + "\n")
 
 
-def read_json(path: Path):
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+def read_json(path: Path, fix: str = ""):
+    """A JSON artifact; one that is missing, unreadable or not JSON is a PipelineError naming it and `fix`."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise _refused(path, "not found", fix) from None
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise _refused(path, f"unreadable or not JSON ({_short(e)})", fix) from None
+
+
+def read_npy(path: Path, fix: str = "", rows: int | None = None, mmap: bool = False) -> np.ndarray:
+    """A .npy artifact, checked: it parses whole (a file cut short does not) and holds `rows` rows; otherwise a
+    PipelineError naming it and `fix`. mmap: memory-mapped, read only."""
+    path = Path(path)
+    try:
+        array = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except FileNotFoundError:
+        raise _refused(path, "not found", fix) from None
+    except (OSError, ValueError, EOFError) as e:
+        raise _refused(path, f"unreadable or cut short ({_short(e)})", fix) from None
+    if rows is not None and (array.ndim == 0 or len(array) != rows):
+        held = "a scalar" if array.ndim == 0 else f"{len(array):,} rows"
+        raise _refused(path, f"{held} where {rows:,} were expected (made from other data, or damaged)", fix)
+    return array
+
+
+def _refused(path: Path, what: str, fix: str) -> PipelineError:
+    return PipelineError(f"{path}{' ' if what == 'not found' else ': '}{what}" + (f"; {fix}" if fix else ""))
+
+
+def _short(error: Exception) -> str:
+    return str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__
 
 
 def write_npy(path: Path, array: np.ndarray) -> None:

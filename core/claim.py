@@ -44,7 +44,12 @@ def claim(folder: Path, identity: dict, done: str, rebuild: str, derived: tuple[
     if (folder / MOVING).exists():             # a rebuild was killed while keeping the previous run: finish it
         _keep_previous(folder, moved)
     stamp_file, finished = folder / STAMP, (folder / done).exists()
-    old = read_json(stamp_file) if stamp_file.exists() else None
+    try:
+        old = read_json(stamp_file, f"{rebuild}, or set FORCE=1 to rebuild it") if stamp_file.exists() else None
+    except PipelineError:
+        if not force():
+            raise
+        old = {"stamp.json": "unreadable"}
     if old == identity:
         if finished:
             os.utime(folder / done)            # so make sees it up to date against a newer config

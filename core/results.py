@@ -17,13 +17,13 @@ oof.npy and test.npy beside it: float32 scores in [0, 1], in train.csv and test.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from core.artifacts import read_json, read_npy
 from core.errors import PipelineError
 from core.metrics import Metric, metric_named, nested_score, summarize, threshold_report
 from core.paths import ensemble_dir, model_dir, workspace
@@ -89,18 +89,30 @@ class Result:
 
     def scores(self, split: str, n: int) -> np.ndarray:
         """oof.npy or test.npy as float64, checked: one score per row, finite, in [0, 1]."""
-        path = self.folder / f"{split}.npy"
-        if not path.exists():
-            raise PipelineError(f"{path} not found; rebuild the {self.kind} ({rebuild_hint(self.kind, self.name)})")
-        s = np.load(path, allow_pickle=False).astype(np.float64).ravel()
-        if len(s) != n:
-            raise PipelineError(f"{path}: {len(s):,} scores for {n:,} rows; it was made from other data, "
-                                f"rebuild it ({rebuild_hint(self.kind, self.name)})")
-        bad = np.flatnonzero(~np.isfinite(s) | (s < 0) | (s > 1))
-        if len(bad):
-            raise PipelineError(f"{path}: {len(bad):,} score(s) that are NaN, infinite or outside [0, 1], first at "
-                                f"row {bad[0] + 1}; rebuild the {self.kind} ({rebuild_hint(self.kind, self.name)})")
-        return s
+        return read_scores(self.folder / f"{split}.npy", n, f"rebuild it: {rebuild_hint(self.kind, self.name)}")
+
+
+def read_scores(path: Path, n: int, fix: str) -> np.ndarray:
+    """Scores saved as .npy, as float64, checked: readable whole, one per row, finite, in [0, 1]."""
+    s = read_npy(path, fix, rows=n).astype(np.float64).ravel()
+    bad = np.flatnonzero(~np.isfinite(s) | (s < 0) | (s > 1))
+    if len(bad):
+        raise PipelineError(f"{path}: {len(bad):,} score(s) that are NaN, infinite or outside [0, 1], first at "
+                            f"row {bad[0] + 1}" + (f"; {fix}" if fix else ""))
+    return s
+
+
+def damaged(folder: Path, n_train: int, n_test: int, json_files: tuple[str, ...] = ("metrics.json",)) -> str | None:
+    """Why a finished model's or blend's artifacts cannot be used (a JSON file unreadable, oof.npy or test.npy cut
+    short, of another length or holding no scores), or None: its stage then makes them again."""
+    try:
+        for name in json_files:
+            read_json(folder / name)
+        read_scores(folder / "oof.npy", n_train, "")
+        read_scores(folder / "test.npy", n_test, "")
+    except PipelineError as e:
+        return str(e)
+    return None
 
 
 def read_result(kind: str, name: str) -> Result:
@@ -118,18 +130,14 @@ def all_results() -> list[Result]:
 
 
 def rebuild_hint(kind: str, name: str) -> str:
+    """What rebuilds a model or blend, or repairs a damaged one (its stage checks its own artifacts first)."""
     if kind == "blend":
-        return f"`python -m ensembles.blend --blend {name}` or `make ensemble`"
-    return f"`python -m models.train --model {name}` or `make train`"
+        return f"`make ensemble` (or `python -m ensembles.blend --blend {name}`)"
+    return f"`make train MODELS={name}` (or `python -m models.train --model {name}`)"
 
 
 def _result(kind: str, folder: Path) -> Result:
-    path = folder / "metrics.json"
-    try:
-        metrics = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as e:
-        raise PipelineError(f"{path}: not valid JSON ({e}); rebuild it") from None
-    return Result(kind, folder.name, folder, metrics)
+    return Result(kind, folder.name, folder, read_json(folder / "metrics.json", rebuild_hint(kind, folder.name)))
 
 
 def _number(value) -> float | None:

@@ -42,7 +42,7 @@ from core.errors import PipelineError
 from core.metrics import f1_curve, metric_named, nested_score, summarize
 from core.paths import ensemble_dir, model_dir
 from core.records import run_record, utc_now
-from core.results import Result, read_result, score_section
+from core.results import Result, damaged, read_result, score_section
 from folds.make_folds import folds_fingerprint, load_folds
 
 ROUNDS = 20                 # caruana: selection rounds (with replacement); the best prefix is kept
@@ -301,7 +301,9 @@ def run_blend(name: str, cfg: Config | None = None) -> dict:
     if not claim(folder, identity(spec, members, metric), "metrics.json",
                  f"Restore its [blends.{name}] table",
                  derived=("member_artifacts", "metric")):
-        return read_json(folder / "metrics.json")
+        if not (why := damaged(folder, len(train), len(test), ("metrics.json", "weights.json"))):
+            return read_json(folder / "metrics.json")
+        print(f"{folder}: {why}; fitting it again", flush=True)
     start, started = time.time(), utc_now()
     fitted = METHODS[spec.method](members.oof, y, fold, metric)
     test32 = np.asarray(fitted.predict(members.test), dtype=np.float32)

@@ -12,7 +12,8 @@ def plot_training_curves(cfg: Config) -> None:
     import matplotlib.pyplot as plt
 
     histories = {m.name: model_dir(m.name) / "fold0" / "history.json" for m in cfg.models.values()}
-    histories = {n: read_json(p) for n, p in histories.items() if p.exists()}
+    histories = {n: read_json(p, f"retrain the fold: rm -r {p.parent} && make train MODELS={n}")
+                 for n, p in histories.items() if p.exists()}
     histories = {n: h for n, h in histories.items() if h.get("loss")}
     if not histories:
         return

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
-import json
 import os
 import platform
 import sys
@@ -30,7 +29,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import core  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
-from core.artifacts import write_json
+from core.artifacts import read_json, write_json
 from core.cli import entry_point
 from core.errors import PipelineError
 from core.paths import machine_cache_dir
@@ -144,8 +143,11 @@ def bf16_speedup(model: str, flags: frozenset[str]) -> float:
     import tensorflow as tf
     key = hashlib.sha256(f"{model}|{' '.join(sorted(flags))}|{tf.__version__}".encode()).hexdigest()[:16]
     path = bf16_check_file()
-    known = json.loads(path.read_text()) if path.exists() else {}
-    if key not in known:
+    try:
+        known = read_json(path) if path.exists() else {}
+    except PipelineError:            # a damaged cache is measured again, never used
+        known = {}
+    if not isinstance(known.get(key), dict) or not isinstance(known[key].get("speedup"), (int, float)):
         known[key] = {"cpu": model, "tensorflow": tf.__version__, "speedup": measure_bf16_speedup(),
                       "measured": time.strftime("%Y-%m-%d %H:%M:%S")}
         write_json(path, known)

@@ -31,7 +31,7 @@ from core.errors import PipelineError
 from core.metrics import f1_at, summarize
 from core.paths import model_dir
 from core.records import run_record, utc_now
-from core.results import SCHEMA, score_section
+from core.results import SCHEMA, damaged, read_scores, score_section
 from folds.make_folds import folds_fingerprint, load_folds
 from models.backends import FoldJob, fold_backend
 from models.devices import describe
@@ -81,9 +81,15 @@ def run_fold(trainer: Trainer, fold: FoldData) -> dict:
     return result
 
 
+def fold_record(out: Path, k: int, name: str) -> dict:
+    """A finished fold's done.json, checked."""
+    folder = out / f"fold{k}"
+    return read_json(folder / "done.json", f"retrain the fold: rm -r {folder} && make train MODELS={name}")
+
+
 def check_precision(out: Path, finished: list[int], precision: str, name: str) -> None:
     """A resumed model's folds all train in one precision: refuse to mix, naming how to go on either way."""
-    seen = {read_json(out / f"fold{k}" / "done.json").get("precision", "float32") for k in finished}
+    seen = {fold_record(out, k, name).get("precision", "float32") for k in finished}
     if seen == {precision}:
         return
     resume = f"Resume in the same precision (PRECISION={min(seen)} make train), or" if len(seen) == 1 else "Then"
@@ -104,10 +110,11 @@ def assemble(trainer: Trainer, out: Path, fold: np.ndarray, stamp: dict, extra: 
     k = int(fold.max()) + 1
     oof = np.full(len(y), np.nan, dtype=np.float32)
     test = []
-    folds = [read_json(out / f"fold{f}" / "done.json") for f in range(k)]
+    folds = [fold_record(out, f, spec.name) for f in range(k)]
     for f in range(k):
-        oof[fold == f] = np.load(out / f"fold{f}" / "oof.npy")
-        test.append(np.load(out / f"fold{f}" / "test.npy"))
+        fix = f"retrain the fold: rm -r {out / f'fold{f}'} && make train MODELS={spec.name}"
+        oof[fold == f] = read_scores(out / f"fold{f}" / "oof.npy", int((fold == f).sum()), fix)
+        test.append(read_scores(out / f"fold{f}" / "test.npy", len(trainer.test), fix))
     if np.isnan(oof).any():
         raise PipelineError(f"{out}: {np.isnan(oof).sum()} out-of-fold rows were not predicted")
     scoring = score_section(trainer.cfg.metric, y, oof, fold)
@@ -136,13 +143,17 @@ def train_model(spec: ModelSpec, cfg: Config, n_jobs: int) -> dict | None:
     trainer = trainer_for(spec)(spec, cfg, train, test)
     stamp = stamp_for(trainer)
     if not claim(out, stamp, "metrics.json", f"Rebuild it with `make clean-model MODEL={spec.name}`"):
-        metrics = read_json(out / "metrics.json")
-        if (metrics.get("schema"), metrics.get("metric")) != (SCHEMA, cfg.metric.name):
-            # the same predictions, scored by an older version or another metric: rescored, not retrained
-            assemble(trainer, out, fold, stamp, {k: metrics[k] for k in ("path", "devices", "embed_seconds")
-                                                 if k in metrics},
-                     metrics.get("run") or run_of(trainer, metrics.get("devices"), None))
-        return None
+        if why := damaged(out, len(train), len(test)):
+            print(f"{out}: {why}; assembling it again from its folds", flush=True)
+            (out / "metrics.json").unlink()          # unfinished again: the training path below resumes it
+        else:
+            metrics = read_json(out / "metrics.json")
+            if (metrics.get("schema"), metrics.get("metric")) != (SCHEMA, cfg.metric.name):
+                # the same predictions, scored by an older version or another metric: rescored, not retrained
+                assemble(trainer, out, fold, stamp, {k: metrics[k] for k in ("path", "devices", "embed_seconds")
+                                                     if k in metrics},
+                         metrics.get("run") or run_of(trainer, metrics.get("devices"), None))
+            return None
     started = utc_now()
     device = trainer.device()
     print(f"{spec.name}: {trainer.description} on {describe(device)}", flush=True)

@@ -66,7 +66,7 @@ def main(argv=None) -> None:
             upload_dataset(args.notes)
         else:
             folder = dataset()
-            print(f"{folder}: {', '.join(read_json(folder / DATASET_MODULES)['modules'])}; next: "
+            print(f"{folder}: {', '.join(read_json(folder / DATASET_MODULES, 'write it again with `make kernel-dataset`')['modules'])}; next: "
                   f"make kernel-dataset-upload")
     else:
         submit(args.version, args.message)

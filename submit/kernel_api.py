@@ -34,7 +34,7 @@ def kernel_id() -> str:
 
 def runs() -> dict:
     """{"kernel": id, "versions": {"<n>": {"status": ..., ...}}}: what this machine pushed and saw."""
-    return read_json(runs_file()) if runs_file().exists() else {"kernel": "", "versions": {}}
+    return read_json(runs_file(), f"it records the kernel versions pushed from here; fix or delete it") if runs_file().exists() else {"kernel": "", "versions": {}}
 
 
 def record_run(kernel: str, version: int | None, **facts) -> None:

@@ -85,7 +85,8 @@ def dataset_source_problems(cfg: Config) -> list[str]:
     if not sources:
         return [f"no dataset source for the locally built module(s) {named}: the kernel cannot build them, and "
                 f"[kaggle] dataset_sources is empty; {how}"]
-    ours = read_json(dataset_folder() / DATASET_MODULES) if (dataset_folder() / DATASET_MODULES).exists() else {}
+    held = dataset_folder() / DATASET_MODULES
+    ours = read_json(held, "write it again with `make kernel-dataset`") if held.exists() else {}
     if set(sources) == {ours.get("id")}:
         missing = [name for name in attach if name not in ours.get("modules", [])]
         if missing:

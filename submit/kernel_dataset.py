@@ -58,7 +58,7 @@ def upload_dataset(notes: str) -> str:
     folder = dataset_folder()
     if not (folder / DATASET_METADATA).exists():
         raise PipelineError(f"{folder / DATASET_METADATA} not found; write it first with `make kernel-dataset`")
-    ident = read_json(folder / DATASET_METADATA)["id"]
+    ident = read_json(folder / DATASET_METADATA, "write it again with `make kernel-dataset`")["id"]
     response = kaggle.call(f"kaggle datasets create -p {folder}",
                            lambda api: api.dataset_create_new(str(folder), quiet=True, dir_mode="zip"))
     if response.error and "already in use" in str(response.error):

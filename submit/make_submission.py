@@ -139,7 +139,7 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     kind, name = ("blend", args.blend) if args.blend else ("model", args.model)
     path = make(kind, name)
-    facts = read_json(path.with_suffix(".json"))
+    facts = read_json(path.with_suffix(".json"), f"write it again: make submit BLEND={name}")
     what = (f"{facts['mean_prediction']:.2%} positive at threshold {facts['threshold']:.6g}"
             if facts["threshold"] is not None
             else f"probabilities for {facts['metric']}, mean {facts['mean_prediction']:.4f}")

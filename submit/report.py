@@ -26,7 +26,7 @@ from core.config import Config, load_config
 from core.data import load_competition
 from core.errors import PipelineError
 from core.paths import submit_dir, workspace
-from core.results import Result, all_results
+from core.results import Result, all_results, rebuild_hint
 from submit import leaderboard
 from submit.leaderboard import _num
 
@@ -121,7 +121,7 @@ def weight_table(data: Data) -> str:
     for r in (r for r in data.results if r.kind == "blend"):
         path = r.folder / "weights.json"
         if path.exists():
-            weights[r.name] = read_json(path).get("by_member", {})
+            weights[r.name] = read_json(path, rebuild_hint("blend", r.name)).get("by_member", {})
     members = list(dict.fromkeys(m for w in weights.values() for m in w))
     rows = [[m] + [_num(w.get(m), 3) if m in w else "" for w in weights.values()] for m in members]
     note = ('<p class="note">Stacking weights are the mean logistic-regression coefficients of the fold '

@@ -59,7 +59,7 @@ def test_wrong_length_test_scores_are_refused(tmp_path, monkeypatch):
     from submit.make_submission import make
     full_world(tmp_path, monkeypatch)
     write_blend(tmp_path, "mean", 0.45, seed=3, test=np.zeros(N_TEST - 1))
-    with pytest.raises(PipelineError, match="scores for"):
+    with pytest.raises(PipelineError, match="39 rows where 40 were expected"):
         make("blend", "mean")
 
 
