@@ -20,9 +20,17 @@ TEST_JOBS ?= 2
 # VERBOSE=1: TensorFlow's C++ start-up lines too (core/quiet.py keeps them out otherwise)
 export CONFIG PIPELINE_ROOT FORCE N_JOBS BACKEND DASK_SCHEDULER DEVICES PRECISION VERBOSE
 
-TRAIN  := $(W)/input/train.csv
-FOLDS  := $(W)/folds/folds.csv
 show    = $(shell [ -x $(PY) ] && $(PY) -m core.show $(1))
+# The competition's files, each seen through the fingerprint of its bytes (input/.<file>.sha256): what depends on
+# a file is rebuilt when its content changes, whatever its timestamp (an unzip keeps the archive's), and not when
+# it is only touched. test.csv replaced (Kaggle's stage 2): the models predict it anew, the blends and the
+# submission follow; sample_submission.csv: the submission is written again; train.csv: the folds are checked.
+FILES  := $(or $(shell [ -x $(PY) ] && $(PY) -m core.show files 2>/dev/null),train.csv test.csv sample_submission.csv)
+print   = $(W)/input/.$(1).sha256
+TRAIN  := $(call print,$(word 1,$(FILES)))
+TEST   := $(call print,$(word 2,$(FILES)))
+SAMPLE := $(call print,$(word 3,$(FILES)))
+FOLDS  := $(W)/folds/folds.csv
 # MODELS=a,b (or "a b") on the command line: only those models; `core.show models` refuses a name not in the catalogue
 comma  := ,
 ASKED  := $(if $(filter command line,$(origin MODELS)),$(subst $(comma), ,$(MODELS)))
@@ -33,7 +41,8 @@ BLEND  ?= $(call show,default-blend)
 
 .PHONY: help setup doctor plan data demo local-competition folds modules module train clean-model ensemble \
         submit leaderboard report kaggle-submit kaggle-status kaggle-leaderboard kernel kernel-push kernel-submit \
-        kernel-status kernel-output kernel-dataset kernel-dataset-upload kernel-standins tensorboard test bench clean
+        kernel-status kernel-output kernel-dataset kernel-dataset-upload kernel-standins tensorboard test bench clean \
+        ALWAYS
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -66,8 +75,10 @@ folds: $(FOLDS) ## Stratified K-fold assignment: folds/folds.csv
 $(FOLDS): $(TRAIN) $(CONFIG) | $(STAMP)
 	$(PY) -m folds.make_folds
 
-$(TRAIN):
-	@echo "error: $@ not found. Get a competition first: make data (Kaggle), make demo (offline), or make local-competition SOURCE=file.csv" >&2; exit 2
+.SECONDARY: $(TRAIN) $(TEST) $(SAMPLE)      # kept, though only pattern rules name them
+$(W)/input/.%.sha256: ALWAYS
+	@test -f "$(W)/input/$*" || { echo "error: $(W)/input/$* not found. Get a competition first: make data (Kaggle), make demo (offline), or make local-competition SOURCE=file.csv" >&2; exit 2; }
+	@sha256sum < "$(W)/input/$*" > "$@.tmp" && { cmp -s "$@.tmp" "$@" && rm "$@.tmp" || mv "$@.tmp" "$@"; }
 
 # ---- models ----
 modules: $(STAMP) ## Build the local hub modules into models/hub/ (skips those already built; MODELS=a,b: only theirs)
@@ -86,7 +97,7 @@ train: $(STAMP) ## Train every enabled model on every fold, or MODELS=a,b only: 
 	@$(PY) -m models.devices --line
 	$(MAKE) modules
 	$(MAKE) $(foreach m,$(MODELS),$(W)/models/$(m)/metrics.json)
-$(W)/models/%/metrics.json: $(FOLDS) $(CONFIG) | $(STAMP)
+$(W)/models/%/metrics.json: $(FOLDS) $(CONFIG) $(TEST) | $(STAMP)
 	$(PY) -m models.train --model $*
 
 clean-model: ## Delete one model's artifacts so it retrains: MODEL=name
@@ -102,7 +113,7 @@ $(W)/ensembles/%/metrics.json: $(CONFIG) $(foreach m,$(MODELS),$(W)/models/$(m)/
 # ---- submit ----
 submit: $(STAMP) ## Write the validated submission: submit/<BLEND>.csv
 	$(MAKE) $(W)/submit/$(BLEND).csv
-$(W)/submit/%.csv: $(W)/ensembles/%/metrics.json | $(STAMP)
+$(W)/submit/%.csv: $(W)/ensembles/%/metrics.json $(TEST) $(SAMPLE) | $(STAMP)
 	$(PY) -m submit.make_submission --blend $*
 
 leaderboard: $(STAMP) ## Compare every model and blend: submit/leaderboard.md [PUBLIC_LB=leaderboard.csv]

@@ -8,6 +8,7 @@ loader checks again what it reads, so a file changed later is refused where it i
 from __future__ import annotations
 
 import csv
+import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -33,6 +34,15 @@ class Split:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+
+def texts_fingerprint(texts: np.ndarray) -> str:
+    """What a set of texts is, in order: a model's test predictions are made for exactly these (and the caches of
+    embeddings are keyed by it)."""
+    digest = hashlib.sha256()
+    for t in texts:
+        digest.update(t.encode("utf-8", errors="surrogatepass") + b"\0")
+    return digest.hexdigest()[:16]
 
 
 def validate_competition(cfg: Config | None = None) -> Split:

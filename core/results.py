@@ -24,6 +24,7 @@ from typing import Callable
 import numpy as np
 
 from core.artifacts import read_json, read_npy
+from core.data import Split, texts_fingerprint
 from core.errors import PipelineError
 from core.metrics import Metric, metric_named, nested_score, summarize, threshold_report
 from core.paths import ensemble_dir, model_dir, workspace
@@ -87,6 +88,20 @@ class Result:
                                 f"{rebuild_hint(self.kind, self.name)} brings it up to date")
         return self
 
+    @property
+    def test_fingerprint(self) -> str | None:
+        """The test set its test.npy predicts (core.data.texts_fingerprint); a model from before it was recorded
+        has it in its stamp."""
+        return self.metrics.get("test_fingerprint") or (self.metrics.get("stamp") or {}).get("test_texts")
+
+    def test_scores(self, test: Split) -> np.ndarray:
+        """test.npy, checked as `scores` does and refused when it predicts another test set than `test`."""
+        current, made_for = texts_fingerprint(test.texts), self.test_fingerprint or "not recorded"
+        if made_for != current:
+            raise PipelineError(f"{self.folder / 'test.npy'}: predicts another test set ({made_for}; the "
+                                f"competition's test set is now {current}); {predict_hint(self.kind, self.name)}")
+        return self.scores("test", len(test))
+
     def scores(self, split: str, n: int) -> np.ndarray:
         """oof.npy or test.npy as float64, checked: one score per row, finite, in [0, 1]."""
         return read_scores(self.folder / f"{split}.npy", n, f"rebuild it: {rebuild_hint(self.kind, self.name)}")
@@ -134,6 +149,13 @@ def rebuild_hint(kind: str, name: str) -> str:
     if kind == "blend":
         return f"`make ensemble` (or `python -m ensembles.blend --blend {name}`)"
     return f"`make train MODELS={name}` (or `python -m models.train --model {name}`)"
+
+
+def predict_hint(kind: str, name: str) -> str:
+    """What predicts a changed test set with a finished model or blend."""
+    if kind == "blend":
+        return "`make ensemble` predicts it with the blend's members (after `make train`)"
+    return f"`make train MODELS={name}` predicts it with the model's saved fold models"
 
 
 def _result(kind: str, folder: Path) -> Result:

@@ -3,6 +3,7 @@
     python -m core.show models [NAME ...]     the enabled models, or the named ones (make train MODELS=a,b)
     python -m core.show modules [NAME ...]    the [modules] those models load (make modules builds them)
     python -m core.show blends | default-blend
+    python -m core.show files                 the competition's train, test and sample_submission file names
 
 A name the catalogue lacks is refused, naming the known ones.
 """
@@ -11,7 +12,7 @@ import sys
 from core.cli import entry_point
 from core.config import load_config
 
-USAGE = "usage: python -m core.show models|modules [NAME ...] | blends | default-blend"
+USAGE = "usage: python -m core.show models|modules [NAME ...] | blends | default-blend | files"
 
 
 @entry_point
@@ -24,6 +25,9 @@ def main(what: str, names: list[str]) -> None:
         print(" ".join(b.name for b in cfg.blends.values() if b.enabled))
     elif what == "default-blend":
         print(cfg.default_blend)
+    elif what == "files":
+        c = cfg.competition
+        print(c.train, c.test, c.sample_submission)
     else:
         raise SystemExit(f"{USAGE} (not {what!r})")
 

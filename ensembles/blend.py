@@ -37,7 +37,7 @@ from core.artifacts import dict_fingerprint, file_fingerprint, read_json, write_
 from core.claim import claim
 from core.cli import entry_point
 from core.config import BlendSpec, Config, load_config, runs_here
-from core.data import load_competition
+from core.data import Split, load_competition, texts_fingerprint
 from core.errors import PipelineError
 from core.metrics import f1_curve, metric_named, nested_score, summarize
 from core.paths import ensemble_dir, model_dir
@@ -167,6 +167,7 @@ class Members:
     oof: np.ndarray               # (n_train, members) float64
     test: np.ndarray              # (n_test, members) float64
     folds_fingerprint: str
+    test_fingerprint: str         # the test set they all predict: the competition's
     artifacts: dict               # member -> fingerprint of its metrics.json, oof.npy and test.npy
 
 
@@ -178,18 +179,18 @@ def check_spec(spec: BlendSpec, cfg: Config) -> None:
                             f"enable them (and `make train`) or drop them from the blend's members")
 
 
-def load_members(spec: BlendSpec, n_train: int, n_test: int) -> Members:
+def load_members(spec: BlendSpec, train: Split, test: Split) -> Members:
     missing = [m for m in spec.members if not (model_dir(m) / "metrics.json").exists()]
     if missing:
         raise PipelineError(f"blend {spec.name}: no finished training for model(s) {', '.join(missing)} "
                             f"({model_dir(missing[0]) / 'metrics.json'} missing); run `make train` first")
     results = [read_result("model", m) for m in spec.members]
     fingerprint = _shared_fingerprint(spec, results)
-    oof = np.stack([r.scores("oof", n_train) for r in results], axis=1)
-    test = np.stack([r.scores("test", n_test) for r in results], axis=1)
+    oof = np.stack([r.scores("oof", len(train)) for r in results], axis=1)
+    test_scores = np.stack([r.test_scores(test) for r in results], axis=1)
     artifacts = {m: dict_fingerprint([file_fingerprint(model_dir(m) / f)
                                       for f in ("metrics.json", "oof.npy", "test.npy")]) for m in spec.members}
-    return Members(tuple(spec.members), oof, test, fingerprint, artifacts)
+    return Members(tuple(spec.members), oof, test_scores, fingerprint, texts_fingerprint(test.texts), artifacts)
 
 
 def _shared_fingerprint(spec: BlendSpec, results: list[Result]) -> str:
@@ -255,7 +256,7 @@ def identity(spec: BlendSpec, members: Members, metric) -> dict:
     return {"spec": {"name": spec.name, "method": spec.method, "members": list(spec.members),
                      "settings": SETTINGS},
             "folds_fingerprint": members.folds_fingerprint, "metric": metric.name,
-            "member_artifacts": members.artifacts}
+            "test_fingerprint": members.test_fingerprint, "member_artifacts": members.artifacts}
 
 
 def plot_curves(folder, y, curves: dict[str, np.ndarray], threshold: float | None) -> list[str]:
@@ -296,11 +297,11 @@ def run_blend(name: str, cfg: Config | None = None) -> dict:
     check_spec(spec, cfg)
     train, test = load_competition(cfg)
     y, fold = train.target.astype(np.int64), load_folds(train, cfg)
-    members = load_members(spec, len(train), len(test))
+    members = load_members(spec, train, test)
     folder = ensemble_dir(name)
     if not claim(folder, identity(spec, members, metric), "metrics.json",
                  f"Restore its [blends.{name}] table",
-                 derived=("member_artifacts", "metric")):
+                 derived=("member_artifacts", "metric", "test_fingerprint")):
         if not (why := damaged(folder, len(train), len(test), ("metrics.json", "weights.json"))):
             return read_json(folder / "metrics.json")
         print(f"{folder}: {why}; fitting it again", flush=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from core.data import texts_fingerprint
 from core.errors import PipelineError
 from core.paths import cache_dir, workspace
 
@@ -29,13 +30,6 @@ def module_fingerprint(module_path: str) -> str:
     index = Path(module_path) / "variables" / "variables.index"
     data = index.read_bytes() if index.exists() else module_path.encode()
     return hashlib.sha256(data).hexdigest()[:16]
-
-
-def texts_fingerprint(texts: np.ndarray) -> str:
-    digest = hashlib.sha256()
-    for t in texts:
-        digest.update(t.encode("utf-8", errors="surrogatepass") + b"\0")
-    return digest.hexdigest()[:16]
 
 
 def effective_dtype(module_path: str, compute_dtype: str) -> str:

@@ -26,7 +26,7 @@ from core.artifacts import read_json, write_json, write_npy
 from core.claim import claim
 from core.cli import entry_point
 from core.config import Config, ModelSpec, load_config
-from core.data import load_competition
+from core.data import load_competition, texts_fingerprint
 from core.errors import PipelineError
 from core.metrics import f1_at, summarize
 from core.paths import model_dir
@@ -35,7 +35,7 @@ from core.results import SCHEMA, damaged, read_scores, score_section
 from folds.make_folds import folds_fingerprint, load_folds
 from models.backends import FoldJob, fold_backend
 from models.devices import describe
-from models.embed_cache import module_fingerprint, texts_fingerprint
+from models.embed_cache import module_fingerprint
 from models.trainer_base import FoldData, Trainer, save_predictions
 from models.trainers import trainer_for
 
@@ -126,7 +126,8 @@ def assemble(trainer: Trainer, out: Path, fold: np.ndarray, stamp: dict, extra: 
     seconds = sum(r["seconds"] for r in folds)
     examples = sum(r["train_rows"] * r["epochs"] for r in folds)
     metrics = {"model": spec.name, "spec": spec.as_dict(), "stamp": stamp, "k": k,
-               "folds_fingerprint": stamp["folds_fingerprint"], **scoring, "folds": folds,
+               "folds_fingerprint": stamp["folds_fingerprint"], "test_fingerprint": stamp["test_texts"], **scoring,
+               "folds": folds,
                "wall_seconds": seconds + extra.get("embed_seconds", 0.0),
                "examples_per_second": examples / seconds if seconds else float("nan"), **extra, "run": run}
     write_npy(out / "oof.npy", oof)

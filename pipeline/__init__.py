@@ -172,7 +172,7 @@ class Pipeline:
         with self.active() as cfg:
             result = _result(name)
             test = load_test(cfg)
-            scores = result.scores("test", len(test))
+            scores = result.test_scores(test)
             table = pd.DataFrame({cfg.competition.id: test.ids, "score": scores})
             if result.threshold is not None:
                 table[cfg.competition.prediction] = cfg.metric.submitted(scores, result.threshold)

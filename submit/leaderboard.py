@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.artifacts import write_text
+from core.artifacts import read_json, write_text
 from core.cli import entry_point
 from core.config import Config, load_config
-from core.data import Split, load_solution, load_test, read_table
+from core.data import Split, load_solution, load_test, read_table, texts_fingerprint
 from core.errors import PipelineError
 from core.metrics import Metric
 from core.paths import submit_dir
@@ -81,7 +81,7 @@ def solution_labels(ids: np.ndarray, solution: Split) -> np.ndarray:
     return solution.target[position]
 
 
-def result_row(result: Result, metric: Metric, test: Split | None, solution: Split | None) -> Row:
+def result_row(result: Result, metric: Metric, test: Split, solution: Split | None) -> Row:
     row = Row(result.kind, result.name, commit=commit_label(result.metrics))
     try:
         result.check()
@@ -90,19 +90,20 @@ def result_row(result: Result, metric: Metric, test: Split | None, solution: Spl
         if result.metrics["metric"] != metric.name:
             raise PipelineError(f"scored by {result.metrics['metric']}, the competition now by {metric.name}; "
                                 f"{rebuild_hint(result.kind, result.name)} rescores it")
-        if solution is not None and test is not None:
-            submitted = metric.submitted(result.scores("test", len(test)), row.threshold)
-            row.local = local_score(metric, submitted, test.ids, solution)
+        scores = result.test_scores(test)          # refused when they predict another test set
+        if solution is not None:
+            row.local = local_score(metric, metric.submitted(scores, row.threshold), test.ids, solution)
     except PipelineError as e:  # one broken artifact should not hide the others: say why in its row
         row.note = str(e)
     return row
 
 
-def file_rows(metric: Metric, solution: Split, cfg: Config) -> list[Row]:
+def file_rows(metric: Metric, solution: Split, test: Split, cfg: Config) -> list[Row]:
     c, rows = cfg.competition, []
     for path in sorted(submit_dir().glob("*.csv")):
         row = Row("file", path.name)
         try:
+            check_made_for(path, test)
             table = read_table(path, [c.id, c.prediction])
             values = pd.to_numeric(table[c.prediction], errors="raise").to_numpy()
             row.local = local_score(metric, values, table[c.id].to_numpy(dtype=object), solution)
@@ -110,6 +111,15 @@ def file_rows(metric: Metric, solution: Split, cfg: Config) -> list[Row]:
             row.note = str(e)
         rows.append(row)
     return rows
+
+
+def check_made_for(path: Path, test: Split) -> None:
+    """A submission file whose manifest says it was made for another test set is refused."""
+    manifest = path.with_suffix(".json")
+    made_for = read_json(manifest).get("test_fingerprint") if manifest.exists() else None
+    if made_for != texts_fingerprint(test.texts):
+        raise PipelineError(f"{path}: made for another test set ({made_for or 'not recorded'} in {manifest.name}); "
+                            f"`make submit` writes it again for today's test set")
 
 
 # ---------------------------------------------------------------- public leaderboard
@@ -152,10 +162,10 @@ def build(public: Path | None = None, cfg: Config | None = None) -> Board:
     cfg = cfg or load_config()
     metric = cfg.metric
     solution = load_solution(cfg)
-    test = load_test(cfg) if solution is not None else None
+    test = load_test(cfg)
     board = Board(metric, [result_row(r, metric, test, solution) for r in all_results()])
     if solution is not None:
-        board.files = file_rows(metric, solution, cfg)
+        board.files = file_rows(metric, solution, test, cfg)
     order = lambda row: _order(row, metric)  # noqa: E731
     board.rows.sort(key=order)
     board.files.sort(key=order)

@@ -34,7 +34,7 @@ def build_submission(result: Result, cfg: Config) -> pd.DataFrame:
     c = cfg.competition
     test = load_test(cfg)
     sample = load_sample_submission(test, cfg)
-    values = cfg.metric.submitted(result.scores("test", len(test)), result.threshold)
+    values = cfg.metric.submitted(result.test_scores(test), result.threshold)
     table = pd.DataFrame({c.id: test.ids, c.prediction: values})
     return table[list(sample.columns)] if set(sample.columns) == set(table.columns) else table
 
@@ -102,6 +102,7 @@ def manifest(result: Result, table: pd.DataFrame, csv_bytes: bytes, cfg: Config)
         "threshold": result.threshold,
         "members": result.members,
         "folds_fingerprint": result.metrics.get("folds_fingerprint"),
+        "test_fingerprint": result.test_fingerprint,
         "oof_score": result.oof_score,
         "nested_score": result.nested_score,
         "rows": int(len(table)),

@@ -73,6 +73,13 @@ def folds_fp(root: Path) -> str:
     return file_fingerprint(root / "folds" / "folds.csv")
 
 
+def fingerprint_of_test(root: Path) -> str:
+    """The fingerprint of the workspace's test set, which every artifact predicting it records."""
+    from core.data import texts_fingerprint
+    return texts_fingerprint(pd.read_csv(root / "input" / "test.csv", dtype=str, keep_default_na=False)
+                             ["question_text"].to_numpy(dtype=object))
+
+
 def write_model(root: Path, name: str, threshold: float, seed: int, seconds: float = 12.0,
                 oof_f1: float = 0.5, test: np.ndarray | None = None) -> Path:
     rng = np.random.default_rng(seed)
@@ -81,6 +88,7 @@ def write_model(root: Path, name: str, threshold: float, seed: int, seconds: flo
     np.save(folder / "oof.npy", rng.random(N_TRAIN).astype(np.float32))
     np.save(folder / "test.npy", (rng.random(N_TEST) if test is None else test).astype(np.float32))
     metrics = {"model": name, "spec": {"name": name}, "folds_fingerprint": folds_fp(root), "k": 3,
+               "test_fingerprint": fingerprint_of_test(root),
                **scoring(threshold, oof_f1, nested=oof_f1 - 0.05, auc=0.6),
                "folds": [], "wall_seconds": seconds, "examples_per_second": 100.0}
     (folder / "metrics.json").write_text(json.dumps(metrics))
@@ -104,6 +112,7 @@ def write_blend(root: Path, name: str, threshold: float, seed: int, nested: floa
     np.save(folder / "oof.npy", rng.random(N_TRAIN).astype(np.float32))
     np.save(folder / "test.npy", (rng.random(N_TEST) if test is None else test).astype(np.float32))
     metrics = {"blend": name, "method": "mean", "members": ["alpha", "beta"], "folds_fingerprint": folds_fp(root),
+               "test_fingerprint": fingerprint_of_test(root),
                **scoring(threshold, 0.6, nested, auc=0.7), "spec": {"method": "mean"}}
     (folder / "metrics.json").write_text(json.dumps(metrics))
     return folder

@@ -14,7 +14,7 @@ from ensembles.blend import METHODS, fit_stacking, main, nested_scores, run_blen
 from folds.make_folds import assign_folds, folds_csv, folds_fingerprint
 
 from conftest import COMPETITION
-from submit_fakes import scoring
+from submit_fakes import scoring, fingerprint_of_test
 
 N_TRAIN, N_TEST, K = 1500, 400, 4
 MEMBERS = ["a", "b", "c"]
@@ -98,6 +98,7 @@ def write_member(root, name, oof, test, fingerprint=None):
     write_npy(folder / "oof.npy", np.asarray(oof, dtype=np.float32))
     write_npy(folder / "test.npy", np.asarray(test, dtype=np.float32))
     write_json(folder / "metrics.json", {"model": name, "folds_fingerprint": fingerprint or folds_fingerprint(),
+                                         "test_fingerprint": fingerprint_of_test(root),
                                          "k": K, "spec": {"name": name}, **scoring(0.5, 0.5, 0.5, 0.5)})
 
 

@@ -1,7 +1,10 @@
 import os
+import shutil
 import subprocess
 
-from conftest import write_competition
+import pytest
+
+from conftest import SMALL_CONFIG, select_workspace, write_competition
 from core.paths import REPO
 
 
@@ -21,7 +24,8 @@ def test_make_folds_is_a_file_target_that_skips_finished_work(workspace):
     first = make("folds", env=env)
     assert first.returncode == 0, first.stderr
     assert (workspace / "folds" / "folds.csv").exists()
-    assert "Nothing to be done for 'folds'" in make("folds", env=env).stdout
+    again = make("folds", env=env)
+    assert again.returncode == 0 and "folds.make_folds" not in again.stdout
 
 
 def test_make_folds_without_a_competition_says_how_to_get_one(workspace):
@@ -54,3 +58,55 @@ def test_make_train_refuses_an_unknown_model_naming_the_known_ones(workspace):
     assert result.returncode == 2
     assert "no model named 'tfidf-xx'; known models: tfidf-lr, tiny-frozen, tiny-tokens, tiny-tuned" in result.stderr
     assert "Traceback" not in result.stderr and not (workspace / "models").exists()
+
+
+def ran(result) -> list[str]:
+    """The stages a make run started, in order (make prints each recipe line)."""
+    return [line.split(" -m ")[1].split()[0] for line in result.stdout.splitlines() if " -m " in line
+            and not line.split(" -m ")[1].startswith(("models.modules.build", "models.devices", "core.show"))]
+
+
+@pytest.fixture(scope="module")
+def built_once(tmp_path_factory):
+    """A competition trained, blended and submitted through make with TF-IDF alone, once for this file."""
+    root = tmp_path_factory.mktemp("built")
+    (root / "pipeline.toml").write_text(
+        SMALL_CONFIG.replace('members = ["tfidf-lr", "tiny-frozen"]', 'members = ["tfidf-lr"]')
+        .replace("[models.tiny-", "[models.off-").replace('output_dim = 4\n', 'output_dim = 4\nenabled = false\n'))
+    write_competition(root)
+    first = make("folds", "train", "ensemble", "submit", env=environment(root))
+    assert first.returncode == 0, first.stderr
+    return root
+
+
+@pytest.fixture
+def built(built_once, tmp_path, monkeypatch):
+    """A copy of it to change (timestamps kept, as make reads them)."""
+    root = tmp_path / "ws"
+    shutil.copytree(built_once, root)
+    return select_workspace(root, monkeypatch)
+
+
+def environment(root) -> dict:
+    return {**os.environ, "PIPELINE_ROOT": str(root), "CONFIG": str(root / "pipeline.toml"), "FORCE": ""}
+
+
+def test_make_rebuilds_nothing_when_the_competitions_files_are_only_touched(built):
+    for name in ("train.csv", "test.csv", "sample_submission.csv"):
+        (built / "input" / name).touch()
+    again = make("folds", "train", "ensemble", "submit", env=dict(os.environ))
+    assert again.returncode == 0 and ran(again) == []
+
+
+def test_a_changed_sample_submission_writes_the_submission_again_and_nothing_else(built):
+    sample = built / "input" / "sample_submission.csv"
+    sample.write_text(sample.read_text().replace(",0\n", ",1\n"))
+    again = make("submit", env=dict(os.environ))
+    assert again.returncode == 0 and ran(again) == ["submit.make_submission"]
+
+
+def test_a_changed_train_set_checks_the_folds_first(built):
+    train = built / "input" / "train.csv"
+    train.write_text(train.read_text().replace("today?", "today??", 1))
+    again = make("folds", env=dict(os.environ))
+    assert ran(again) == ["folds.make_folds"]
