@@ -33,8 +33,8 @@ from core.artifacts import read_json, write_json
 from core.cli import entry_point
 from core.errors import PipelineError
 from core.paths import machine_cache_dir
+from models.precision import PRECISIONS, compute_dtype
 
-PRECISIONS = ("mixed_float16", "mixed_bfloat16", "float32")
 NVIDIA_DRIVER = Path("/proc/driver/nvidia/version")
 CPUINFO = Path("/proc/cpuinfo")
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")   # the x86 flags of bfloat16 arithmetic units (AVX-512 BF16, AMX)
@@ -61,8 +61,8 @@ class Devices:
 
     @property
     def compute_dtype(self) -> str:
-        """What the project's modules compute in (their `compute_dtype`): bfloat16 under mixed_bfloat16."""
-        return "bfloat16" if self.precision == "mixed_bfloat16" else "float32"
+        """What the project's modules compute in (models.precision)."""
+        return compute_dtype(self.precision)
 
     @property
     def strategy_name(self) -> str:

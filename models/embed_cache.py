@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 from core.data import texts_fingerprint
 from core.errors import PipelineError
 from core.paths import cache_dir, workspace
+from models.precision import call_arguments, module_dtype
 
 BATCH = 1024   # texts per module call at most
 # and at most this many tokens, padded: about 100 questions. A transformer's activations then stay in the CPU's
@@ -32,20 +33,9 @@ def module_fingerprint(module_path: str) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 
 
-def effective_dtype(module_path: str, compute_dtype: str) -> str:
-    """The precision the module will compute in when asked for `compute_dtype`: float32 if it takes no choice."""
-    from models.modules.savedmodel import takes_compute_dtype
-    return compute_dtype if compute_dtype == "float32" or takes_compute_dtype(module_path) else "float32"
-
-
-def dtype_arguments(compute_dtype: str) -> dict:
-    """The keyword a module function takes for a precision; none for float32, every module's own."""
-    return {} if compute_dtype == "float32" else {"compute_dtype": compute_dtype}
-
-
 def cached_embeddings(module_path: str, texts: np.ndarray, label: str, compute_dtype: str = "float32") -> np.ndarray:
     """Embeddings [len(texts), dim] of `texts` by the module at `module_path`, memory-mapped from the cache."""
-    dtype = effective_dtype(module_path, compute_dtype)
+    dtype = module_dtype(module_path, compute_dtype)
     path = embeddings_path(module_path, texts, dtype)
     if not path.exists():
         _embed_to(path, module_path, texts, label, dtype)
@@ -121,7 +111,7 @@ def _embed_to(path: Path, module_path: str, texts: np.ndarray, label: str, compu
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     out = None
-    arguments = dtype_arguments(compute_dtype)
+    arguments = call_arguments(compute_dtype)
     batches = length_ordered_batches(module, texts, output=lambda b: module(b, **arguments))
     for rows, vectors in progress(batches, len(texts), f"embedding {label}"):
         if out is None:    # memory-mapped: a full competition's embeddings need not fit in memory
@@ -148,7 +138,7 @@ def cached_token_embeddings(module_path: str, texts: np.ndarray, label: str, fun
     """
     if precision not in TOKEN_PRECISIONS:
         raise PipelineError(f"token precision {precision!r} is not one of {', '.join(TOKEN_PRECISIONS)}")
-    arguments = {**arguments, **dtype_arguments(effective_dtype(module_path, compute_dtype))}
+    arguments = {**arguments, **call_arguments(module_dtype(module_path, compute_dtype))}
     folder = cache_dir() / "tokens" / module_fingerprint(module_path)
     options = {**arguments, **({"precision": precision} if precision != "float16" else {})}
     if function != "token_embeddings" or options:
@@ -289,7 +279,7 @@ class SentencesAlongside:
         dtype = arguments.get("compute_dtype", "float32")
         self.path = embeddings_path(module_path, texts, dtype)
         self.active = has_layer_functions(module) and not self.path.exists()
-        self.module, self.n, self.dtype, self.out = module, arguments["n_top"], dtype_arguments(dtype), None
+        self.module, self.n, self.dtype, self.out = module, arguments["n_top"], call_arguments(dtype), None
         self.tmp, self.size = self.path.with_name(f".{self.path.name}.tmp"), len(texts)
 
     def __bool__(self) -> bool:

@@ -67,8 +67,8 @@ def hub_layers(spec: ModelSpec, cfg: Config, trainable: bool | None = None, comp
     import tensorflow as tf
     import tensorflow_hub as hub
     import tensorflow_text  # noqa: F401  (registers SentencePiece / WordPiece ops before a module loads)
-    from models.embed_cache import dtype_arguments, effective_dtype
+    from models.precision import call_arguments, module_dtype
     trainable = spec.trainable if trainable is None else trainable
     return [hub.KerasLayer(h, input_shape=[], dtype=tf.string, trainable=trainable, name=f"module{i or ''}",
-                           arguments=dtype_arguments(effective_dtype(h, compute_dtype)))
+                           arguments=call_arguments(module_dtype(h, compute_dtype)))
             for i, h in enumerate(handles)]

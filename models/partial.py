@@ -238,8 +238,8 @@ def module_top_class():
     """The Keras layer class ModuleTop (made on first use: importing this file imports no TensorFlow)."""
     import tensorflow as tf
     import tf_keras as keras
-    from models.embed_cache import dtype_arguments
-    from models.modules.savedmodel import compute_dtypes_of, has_id_functions
+    from models.modules.savedmodel import has_id_functions
+    from models.precision import call_arguments, module_dtype
 
     class ModuleTop(keras.layers.Layer):
         """The module's top n layers and its pooling: (states [B, T, W] or, from_ids, token ids [B, T]; lengths
@@ -262,8 +262,7 @@ def module_top_class():
             object.__setattr__(self, "_module", module)     # untracked: its other variables are not the model's
             self.n_top, self.from_ids = n_top, from_ids
             self.compute_dtype_name = compute_dtype
-            self.arguments = dtype_arguments(compute_dtype if compute_dtype in compute_dtypes_of(module)
-                                             else "float32")
+            self.arguments = call_arguments(module_dtype(module, compute_dtype))
             self.top_weights = [v for layer in module.layer_variables[-n_top:] for v in layer]
             if from_ids:
                 self.top_weights += list(module.embedding_variables)

@@ -35,6 +35,7 @@ from core.results import SCHEMA, damaged, read_scores, score_section
 from folds.make_folds import folds_fingerprint, load_folds
 from models.backends import FoldJob, fold_backend
 from models.devices import describe
+from models.precision import check_one_precision
 from models.embed_cache import module_fingerprint
 from models.trainer_base import FoldData, Trainer, save_predictions
 from models.trainers import trainer_for
@@ -85,16 +86,6 @@ def fold_record(out: Path, k: int, name: str) -> dict:
     """A finished fold's done.json, checked."""
     folder = out / f"fold{k}"
     return read_json(folder / "done.json", f"retrain the fold: rm -r {folder} && make train MODELS={name}")
-
-
-def check_precision(out: Path, finished: list[int], precision: str, name: str) -> None:
-    """A resumed model's folds all train in one precision: refuse to mix, naming how to go on either way."""
-    seen = {fold_record(out, k, name).get("precision", "float32") for k in finished}
-    if seen == {precision}:
-        return
-    resume = f"Resume in the same precision (PRECISION={min(seen)} make train), or" if len(seen) == 1 else "Then"
-    raise PipelineError(f"{out}: folds {finished} were trained in {', '.join(sorted(seen))}, and this run would "
-                        f"train the rest in {precision}. {resume} retrain the model (make clean-model MODEL={name})")
 
 
 def run_of(trainer: Trainer, devices, started: str | None) -> dict:
@@ -161,7 +152,8 @@ def train_model(spec: ModelSpec, cfg: Config, n_jobs: int) -> dict | None:
     extra = {"path": trainer.path, "devices": device, **trainer.prepare()}
     todo = [k for k in range(cfg.folds.k) if not fold_done(out, k)]
     if len(todo) < cfg.folds.k:
-        check_precision(out, [k for k in range(cfg.folds.k) if k not in todo], device["precision"], spec.name)
+        check_one_precision({k: fold_record(out, k, spec.name).get("precision", "float32")
+                             for k in range(cfg.folds.k) if k not in todo}, device["precision"], out, spec.name)
         print(f"{spec.name}: resuming, folds {todo} left of {cfg.folds.k}", flush=True)
     jobs = [FoldData(k, np.flatnonzero(fold != k), np.flatnonzero(fold == k), out / f"fold{k}",
                      f"{spec.name} fold {k}") for k in todo]

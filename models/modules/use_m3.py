@@ -33,7 +33,7 @@ from core.cli import entry_point
 from core.errors import PipelineError
 from models.modules.layers import layer_norm, matmul
 from models.modules.savedmodel import export_text_encoder
-from models.modules.transformer import COMPUTE_DTYPES
+from models.precision import COMPUTE_DTYPES
 
 EMB_DIM = 512
 CNN_DIM = 256
