@@ -1,14 +1,24 @@
-"""One function from a catalogue entry to its `hub.KerasLayer`s, whatever its handles are.
+"""From a catalogue entry's handles to loaded modules: where each module is, what it is, the one loader.
 
 A handle is the name of a locally built module ([modules] in the configuration, built into
 models/hub/<name>/), a tfhub.dev / Kaggle Models URL (downloaded once into the project's cache,
 so a second run is offline), or a path to a SavedModel folder. An entry with a list of handles
 feeds their embeddings, side by side, into one head.
+
+A module is loaded once per process and distribution strategy (some ten seconds for a transformer; under a
+MirroredStrategy's scope its variables are mirrored on every replica), with its variables' pretrained values
+kept aside:
+`frozen(path)` gives it at those values for embedding passes, `for_training(path)` puts them back before a
+fold trains them. A folder that cannot be loaded (half copied, damaged) is refused naming it and the fix.
 """
 from __future__ import annotations
 
+import hashlib
 import os
+from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from core.config import Config, ModelSpec
 from core.errors import PipelineError
@@ -35,18 +45,6 @@ def _resolve(handle: str, spec: ModelSpec, cfg: Config) -> str:
     return str(path)
 
 
-def local_module(handle: str) -> Path | None:
-    """The built module folder a handle names (a [modules] name or a SavedModel path), or None (a URL, or not
-    built yet)."""
-    if "://" in handle:
-        return None
-    path = Path(handle) if Path(handle).is_absolute() else workspace() / handle
-    for candidate in (hub_dir() / handle, path):
-        if (candidate / "saved_model.pb").exists():
-            return candidate
-    return None
-
-
 def _download(handle: str, spec: ModelSpec) -> str:
     os.environ.setdefault("TFHUB_CACHE_DIR", str(cache_dir() / "tfhub"))
     import tensorflow_hub as hub
@@ -60,15 +58,91 @@ def _download(handle: str, spec: ModelSpec) -> str:
             f"[models.{spec.name}]; or disable the entry (enabled = false)") from None
 
 
+def local_module(handle: str) -> Path | None:
+    """The built module folder a handle names (a [modules] name or a SavedModel path), or None (a URL, or not
+    built yet)."""
+    if "://" in handle:
+        return None
+    path = Path(handle) if Path(handle).is_absolute() else workspace() / handle
+    for candidate in (hub_dir() / handle, path):
+        if (candidate / "saved_model.pb").exists():
+            return candidate
+    return None
+
+
 def hub_layers(spec: ModelSpec, cfg: Config, trainable: bool | None = None, compute_dtype: str = "float32") -> list:
-    """hub.KerasLayer(handle, input_shape=[], dtype=tf.string, trainable=spec.trainable) for each handle; a module
-    that takes a precision computes in `compute_dtype`."""
-    handles = resolve_handles(spec, cfg)
+    """A hub.KerasLayer(module, trainable=spec.trainable) for each handle (strings in), over the process's loaded
+    module at its pretrained values; a module that takes a precision computes in `compute_dtype`."""
+    import tensorflow as tf
+    import tensorflow_hub as hub
+    from models.precision import call_arguments, module_dtype
+    trainable = spec.trainable if trainable is None else trainable
+    layers = []
+    for i, path in enumerate(resolve_handles(spec, cfg)):
+        module = for_training(path) if trainable else frozen(path)
+        layers.append(hub.KerasLayer(module, input_shape=[], dtype=tf.string, trainable=trainable,
+                                     name=f"module{i or ''}", arguments=call_arguments(module_dtype(path, compute_dtype))))
+    return layers
+
+
+def module_fingerprint(module_path: str) -> str:
+    """What a module is: its variables index (it holds a checksum per tensor), else its path."""
+    index = Path(module_path) / "variables" / "variables.index"
+    data = index.read_bytes() if index.exists() else module_path.encode()
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+@dataclass
+class Loaded:
+    module: object
+    pretrained: list[np.ndarray]    # its variables' values as loaded
+    trained: bool = False           # a fold may have moved them
+
+
+LOADED: dict[tuple[str, int], Loaded] = {}     # (path, the strategy it was loaded under) -> the module
+
+
+def _load(path: str) -> Loaded:
+    import tensorflow as tf
+    strategy = tf.distribute.get_strategy()      # the one whose scope the caller is in (else the default)
+    key = (path, id(strategy))
+    if key not in LOADED:
+        with strategy.scope():
+            module = _read(path)
+        LOADED[key] = Loaded(module, [v.numpy() for v in module.variables])
+    return LOADED[key]
+
+
+def _read(path: str):
     import tensorflow as tf
     import tensorflow_hub as hub
     import tensorflow_text  # noqa: F401  (registers SentencePiece / WordPiece ops before a module loads)
-    from models.precision import call_arguments, module_dtype
-    trainable = spec.trainable if trainable is None else trainable
-    return [hub.KerasLayer(h, input_shape=[], dtype=tf.string, trainable=trainable, name=f"module{i or ''}",
-                           arguments=call_arguments(module_dtype(h, compute_dtype)))
-            for i, h in enumerate(handles)]
+    rebuild = f"it is damaged or was copied in part: rebuild it (rm -rf {path} && make modules), or copy it again"
+    if not (Path(path) / "saved_model.pb").is_file() or not (Path(path) / "variables" / "variables.index").is_file():
+        raise PipelineError(f"{path}: not a whole SavedModel (saved_model.pb or variables/ missing); {rebuild}")
+    try:
+        return hub.load(path)
+    except (OSError, ValueError, tf.errors.OpError) as e:
+        raise PipelineError(f"{path}: cannot be loaded ({str(e).strip().splitlines()[0][:160]}); {rebuild}") from None
+
+
+def frozen(path: str):
+    """The module at `path` (loaded once per process) with its pretrained weights, for computing with."""
+    loaded = _load(str(path))
+    if loaded.trained:
+        _restore(loaded)
+    return loaded.module
+
+
+def for_training(path: str):
+    """The module at `path` at its pretrained weights, for a fold to train (a fold before may have moved them)."""
+    loaded = _load(str(path))
+    _restore(loaded)
+    loaded.trained = True
+    return loaded.module
+
+
+def _restore(loaded: Loaded) -> None:
+    for variable, value in zip(loaded.module.variables, loaded.pretrained):
+        variable.assign(value)
+    loaded.trained = False

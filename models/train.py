@@ -36,7 +36,7 @@ from folds.make_folds import folds_fingerprint, load_folds
 from models.backends import FoldJob, fold_backend
 from models.devices import describe
 from models.precision import check_one_precision
-from models.embed_cache import module_fingerprint
+from models.handles import module_fingerprint
 from models.trainer_base import FoldData, Trainer, save_predictions
 from models.trainers import trainer_for
 

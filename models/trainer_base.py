@@ -89,8 +89,8 @@ class NetworkTrainer(Trainer):
 
     @staticmethod
     def fit(model, train_data, val_data, spec: ModelSpec, fold: FoldData, steps: int) -> dict:
-        """Fit with early stopping (models.keras_model.fit), then keep the fold's weights."""
-        from models.keras_model import fit
+        """Fit with early stopping (models.training.fit), then keep the fold's weights."""
+        from models.training import fit
         history = fit(model, train_data, val_data, spec, steps=steps, label=fold.label, log_dir=fold.folder / "logs")
         model.save_weights(str(fold.folder / "weights"))
         return history

@@ -51,12 +51,13 @@ class CachedHeadTrainer(NetworkTrainer):
         return {"embed_seconds": embed_once(self.embeddings, self.module_paths(), self.train, self.test)}
 
     def embeddings(self, module: str, texts: np.ndarray, label: str):
+        from models.caches import cached_embeddings
         from models.devices import devices
-        from models.embed_cache import cached_embeddings
         return cached_embeddings(module, texts, label, devices().compute_dtype)
 
     def network(self, spec, fold, dev, batch, y):
-        from models.keras_model import cached_model, embedding_dataset
+        from models.batches import embedding_dataset
+        from models.networks import cached_model
         modules = self.module_paths()       # memory-mapped, read batch by batch: never the whole matrix in memory
         x, x_test = ([self.embeddings(m, t, name) for m in modules]
                      for t, name in ((self.train.texts, "train"), (self.test.texts, "test")))
@@ -81,14 +82,15 @@ class TokenHeadTrainer(NetworkTrainer):
         return {"embed_seconds": embed_once(self.token_cache, self.module_paths(), self.train, self.test)}
 
     def token_cache(self, module: str, texts: np.ndarray, label: str):
+        from models.caches import cached_token_embeddings
         from models.devices import devices
-        from models.embed_cache import cached_token_embeddings
         return cached_token_embeddings(module, texts, label, precision=self.spec.token_precision,
                                        budget_gb=self.cfg.workspace.disk_budget_gb,
                                        compute_dtype=devices().compute_dtype)
 
     def network(self, spec, fold, dev, batch, y):
-        from models.keras_model import recurrent_token_model, token_dataset, token_model
+        from models.batches import token_dataset
+        from models.networks import recurrent_token_model, token_model
         [module] = self.module_paths()
         (values, offsets), (test_values, test_offsets) = (self.token_cache(module, t, name) for t, name in
                                                           ((self.train.texts, "train"), (self.test.texts, "test")))
@@ -113,19 +115,23 @@ class ModuleTrainer(NetworkTrainer):
         return spec.kind == "hub" and spec.trainable
 
     def network(self, spec, fold, dev, batch, y):
-        from models.embed_cache import token_lengths
+        from models.batches import SHUFFLE_BATCHES, bucketed, predict, text_dataset, token_lengths
         from models.handles import hub_layers
-        from models.keras_model import bucketed_dataset, dataset, module_model, predict
+        from models.networks import module_model
         x, x_test = self.train.texts, self.test.texts
         fit_rows, held = fold.fit_rows, fold.held_rows
         steps = -(-len(fit_rows) // batch)
         with dev.strategy.scope():                # the module's variables too: mirrored on every replica
             layers = hub_layers(spec, self.cfg, compute_dtype=dev.compute_dtype)
             model = module_model(spec, layers, steps_per_epoch=steps)
-        length, test_length = (token_lengths(layers[0].resolved_object, t) for t in (x, x_test))
-        train_data = bucketed_dataset(x[fit_rows], y[fit_rows], length[fit_rows], batch, spec.seed + fold.k)
-        history = self.fit(model, train_data, dataset(x[held], y[held], batch, False, 0), spec, fold, steps)
-        return predict(model, x[held], batch, length[held]), predict(model, x_test, batch, test_length), history
+        module = layers[0].resolved_object
+        length, test_length = (token_lengths(module, t) for t in (x, x_test))
+        train_data = text_dataset(x, bucketed(fit_rows, length, batch, spec.seed + fold.k), y, batch) \
+            .shuffle(SHUFFLE_BATCHES, seed=spec.seed + fold.k)
+        history = self.fit(model, train_data, text_dataset(x, held, y, batch), spec, fold, steps)
+        return (predict(model, lambda rows, b: text_dataset(x, rows, None, b), held, batch, length),
+                predict(model, lambda rows, b: text_dataset(x_test, rows, None, b), np.arange(len(x_test)), batch,
+                        test_length), history)
 
 
 TRAINERS: list[type[Trainer]] = [TfidfTrainer, CachedHeadTrainer, TokenHeadTrainer, PartialTrainer, FullTrainer,

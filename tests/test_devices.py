@@ -137,7 +137,7 @@ def test_fine_tuning_scales_the_loss_and_moves_the_module_under_mixed_float16(wo
     import tf_keras as keras
     from core.config import load_config
     from models.handles import hub_layers
-    from models.keras_model import module_model
+    from models.networks import module_model
     from models.modules.build import main as build_modules
     write_vectors(workspace / "vectors.txt")
     build_modules([])

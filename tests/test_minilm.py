@@ -17,7 +17,7 @@ import tensorflow as tf
 import tensorflow_text  # noqa: F401  (registers the tokenizer ops the module needs)
 from threadpoolctl import threadpool_limits
 
-from models.embed_cache import embed_all
+from models.batches import embed_all
 from module_checks import assert_token_functions_agree, fit_once
 from tests.minilm_reference import Reference, safetensors
 from core.paths import SHARED_SAMPLE

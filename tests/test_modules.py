@@ -149,7 +149,7 @@ def pre_protocol_module(tmp_path_factory):
 
 def test_a_module_without_token_functions_gets_the_rebuild_message_from_the_token_cache(workspace,
                                                                                         pre_protocol_module):
-    from models.embed_cache import cached_token_embeddings
+    from models.caches import cached_token_embeddings
     rebuild = re.escape(f"rebuild it: rm -rf {pre_protocol_module} && make modules")
     with pytest.raises(PipelineError, match=rf"no token_embeddings/tokenize functions.*{rebuild}"):
         cached_token_embeddings(str(pre_protocol_module), np.array(["why", "how"], dtype=object), "texts")
@@ -157,6 +157,6 @@ def test_a_module_without_token_functions_gets_the_rebuild_message_from_the_toke
 
 def test_token_lengths_count_characters_for_a_module_without_a_tokenizer(pre_protocol_module):
     import tensorflow as tf
-    from models.embed_cache import token_lengths
+    from models.batches import token_lengths
     module = tf.saved_model.load(str(pre_protocol_module))
     assert token_lengths(module, np.array(["why", "", "how so"], dtype=object)).tolist() == [3, 0, 6]

@@ -7,16 +7,18 @@ from core.errors import PipelineError
 
 
 def test_a_streamed_head_trains_and_predicts_as_one_fed_from_memory(workspace):
+    import tensorflow as tf
     import tf_keras as keras
     from core.config import load_config
-    from models.keras_model import cached_model, dataset, embedding_dataset
+    from models.batches import embedding_dataset
+    from models.networks import cached_model
     rng = np.random.default_rng(0)
     parts = [rng.normal(size=(64, 3)).astype(np.float32), rng.normal(size=(64, 2)).astype(np.float32)]
     y, rows = (rng.random(64) < 0.3).astype(np.float32), np.arange(0, 64, 2)
     spec = load_config().model("tiny-frozen")
     predictions = []
-    for data in (lambda: embedding_dataset(parts, rows, y, 8), lambda: dataset(np.hstack(parts)[rows], y[rows], 8,
-                                                                               False, 0)):
+    in_memory = lambda: tf.data.Dataset.from_tensor_slices((np.hstack(parts)[rows], y[rows])).batch(8)  # noqa: E731
+    for data in (lambda: embedding_dataset(parts, rows, y, 8), in_memory):
         keras.utils.set_random_seed(1)
         model = cached_model(spec, 5, False)
         model.fit(data(), epochs=2, verbose=0)
@@ -25,7 +27,7 @@ def test_a_streamed_head_trains_and_predicts_as_one_fed_from_memory(workspace):
 
 
 def test_int8_token_caches_read_back_close_to_float16_in_half_the_disk(workspace):
-    from models.embed_cache import cached_token_embeddings
+    from models.caches import cached_token_embeddings
     from models.modules.build import main as build_modules
     write_vectors(workspace / "vectors.txt")
     build_modules([])
@@ -39,7 +41,7 @@ def test_int8_token_caches_read_back_close_to_float16_in_half_the_disk(workspace
 
 
 def test_a_token_cache_over_the_disk_budget_is_refused_before_it_is_written(workspace):
-    from models.embed_cache import cached_token_embeddings
+    from models.caches import cached_token_embeddings
     from models.modules.build import main as build_modules
     write_vectors(workspace / "vectors.txt")
     build_modules([])

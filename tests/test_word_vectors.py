@@ -84,7 +84,7 @@ def test_token_embeddings_are_each_words_vector(tiny_module):
 def test_the_token_cache_holds_every_texts_tokens_in_its_own_order(tiny_module, workspace):
     import tensorflow as tf
     import tensorflow_hub as hub
-    from models.embed_cache import cached_token_embeddings
+    from models.caches import cached_token_embeddings
     texts = np.array(["why is the silly thing?", "how", "", "fix the how why?", "why"] * 3, dtype=object)
     values, offsets = cached_token_embeddings(str(tiny_module), texts, "texts")
     module = hub.load(str(tiny_module))

@@ -127,17 +127,25 @@ def _clock() -> tuple[float, float]:
 
 
 def _val_f1(model, x_val, y_val, batch: int) -> float:
-    from models.keras_model import predict
-    return best_threshold(y_val, predict(model, x_val, batch))[1]
+    return best_threshold(y_val, model.predict(dataset(x_val, None, batch, False, 0), verbose=0).reshape(-1))[1]
+
+
+def dataset(x, y, batch_size: int, shuffle: bool, seed: int):
+    """In-memory batches, as a Keras tutorial feeds them (both paths here: the comparison is the embedding)."""
+    import tensorflow as tf
+    data = tf.data.Dataset.from_tensor_slices((x, y) if y is not None else x)
+    if shuffle:
+        data = data.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 def cache_path(label, spec, cfg, sample, trn, val, log_dir) -> Timing:
     """(a): embed every text once through the cache (skipped when cached), then train the head on arrays."""
     import tf_keras as keras
     from models.devices import devices
-    from models.embed_cache import cached_embeddings
+    from models.caches import cached_embeddings
     from models.handles import resolve_handles
-    from models.keras_model import cached_model
+    from models.networks import cached_model
     keras.utils.set_random_seed(spec.seed)
     y = sample.target.astype(np.float32)
     t0, c0 = _clock()
@@ -151,7 +159,7 @@ def cache_path(label, spec, cfg, sample, trn, val, log_dir) -> Timing:
 
 def timed_fit(model, label, spec, x_trn, x_val, y, trn, val, log_dir, started) -> Timing:
     """Fit (the part both paths share) and time it; `started` = (wall, CPU) at module load, wall at fit start."""
-    from models.keras_model import dataset, fit
+    from models.training import fit
     t0, c0, t1 = started
     fit(model, dataset(x_trn, y[trn], spec.batch_size, True, spec.seed),
         dataset(x_val, y[val], spec.batch_size, False, 0), spec, steps=-(-len(trn) // spec.batch_size),
@@ -166,7 +174,7 @@ def hub_path(label, spec, cfg, sample, trn, val, log_dir) -> Timing:
     import tf_keras as keras
     from models.devices import devices
     from models.handles import hub_layers
-    from models.keras_model import module_model
+    from models.networks import module_model
     keras.utils.set_random_seed(spec.seed)
     y = sample.target.astype(np.float32)
     x_trn, x_val = sample.texts[trn], sample.texts[val]

@@ -9,7 +9,7 @@ weights, in one run on one machine, on the shared real sample (19,999 Quora ques
 - embeddings: cosine of the module's pooled, normalised embeddings (float32 and bfloat16) to
   sentence-transformers' own (float32), on the first 200 questions;
 - speed: texts/s of a frozen embedding pass over the same questions, the pipeline's way (length order, the
-  cache's calls: models.embed_cache) in float32 and in bfloat16, against sentence-transformers' encode at batch
+  cache's calls: models.batches) in float32 and in bfloat16, against sentence-transformers' encode at batch
   128 in float32 and, where the CPU has bfloat16 units, under torch.autocast bfloat16.
 The reference runs in the bench's own venv (reference_env.py, st_reference.py). `run()` returns a markdown section.
 """
@@ -79,20 +79,20 @@ def ours(module_path: Path, texts: list[str], speed: int) -> dict:
     """Token ids of every text, embeddings of the first EMBED in both precisions, texts/s in both, and in
     float32 with the calls of before (32,768 padded tokens each, not 2,048)."""
     import tensorflow as tf
-    from models import embed_cache
-    from models.embed_cache import embed_all
+    from models import batches
+    from models.batches import embed_all
     module = tf.saved_model.load(str(module_path))
     ids = [module.tokenize(tf.constant(texts[i:i + 2000])).to_list() for i in range(0, len(texts), 2000)]
     out = {"ids": [row for chunk in ids for row in chunk]}
     array = np.array(texts, dtype=object)
-    lengths = embed_cache.token_lengths(module, array[:speed])
-    for dtype, tokens in (("float32", embed_cache.TOKENS_PER_CALL), ("bfloat16", embed_cache.TOKENS_PER_CALL),
+    lengths = batches.token_lengths(module, array[:speed])
+    for dtype, tokens in (("float32", batches.TOKENS_PER_CALL), ("bfloat16", batches.TOKENS_PER_CALL),
                           ("float32_before", 32_768)):
         call = (lambda d: lambda b: module(b, compute_dtype=d))(dtype.split("_")[0])
         if dtype != "float32_before":
             out[f"embeddings_{dtype}"] = embed_all(module, array[:EMBED]) if dtype == "float32" else \
                 np.concatenate([call(tf.constant(texts[i:i + 50])).numpy() for i in range(0, EMBED, 50)])
-        calls = embed_cache.call_rows(lengths, embed_cache.BATCH, tokens)
+        calls = batches.length_batches(lengths, batches.BATCH, tokens)
         embed = tf.function(call, input_signature=[tf.TensorSpec([None], tf.string)])
         embed(tf.constant(texts[:8]))                                # traced: not throughput
         best = float("inf")

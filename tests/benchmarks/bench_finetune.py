@@ -352,10 +352,12 @@ def speed(ws: Path, rows: int = SPEED_ROWS) -> list[dict]:
 
     import tf_keras as keras
     from models.devices import devices
-    from models.embed_cache import cached_token_ids, token_lengths
+    from models.batches import token_lengths
+    from models.caches import cached_token_ids
     from models.handles import hub_layers, resolve_handles
-    from models.keras_model import bucketed_dataset, module_model, token_dataset
-    from models.partial import bottom_states, bucketed_rows, top_model
+    from models.batches import bucketed, text_dataset, token_dataset
+    from models.networks import module_model, top_model
+    from models.partial import bottom_states
     devices()                                         # this process set up as a training process is
     out = []
     with inside(ws) as (cfg, train, fold):
@@ -369,22 +371,22 @@ def speed(ws: Path, rows: int = SPEED_ROWS) -> list[dict]:
             keras.utils.set_random_seed(0)
             keras.mixed_precision.set_global_policy("mixed_bfloat16" if dtype == "bfloat16" else "float32")
             model = top_model(full, module, None, steps, ids, dtype, from_ids=True)
-            data = token_dataset(ids, offsets, bucketed_rows(chosen, np.diff(offsets), full.batch_size, 0), y,
+            data = token_dataset(ids, offsets, bucketed(chosen, np.diff(offsets), full.batch_size, 0), y,
                                  full.batch_size)
             out.append(_timed_fit(f"full fine-tuning, token ids (minilm-tuned), {dtype}", model, data,
                                   len(chosen)))
         keras.mixed_precision.set_global_policy("float32")
         layers = hub_layers(full, cfg)
         model = module_model(full, layers, steps_per_epoch=steps)
-        lengths = token_lengths(layers[0].resolved_object, train.texts[chosen])
-        data = bucketed_dataset(train.texts[chosen], y[chosen], lengths, full.batch_size, 0)
+        data = text_dataset(train.texts, bucketed(chosen, token_lengths(layers[0].resolved_object, train.texts),
+                                                  full.batch_size, 0), y, full.batch_size)
         out.append(_timed_fit("full fine-tuning, strings in the step (before), float32", model, data,
                               len(chosen)))
         for n in (1, 2, 3):
             spec = dataclasses.replace(cfg.model(PARTIAL), trainable_layers=n)
             values, offsets = bottom_states(module, train.texts, "train", n)
             model = top_model(spec, module, n, rows // spec.batch_size, values)
-            order = bucketed_rows(chosen, np.diff(offsets), spec.batch_size, 0)
+            order = bucketed(chosen, np.diff(offsets), spec.batch_size, 0)
             data = token_dataset(values, offsets, order, y, spec.batch_size)
             out.append(_timed_fit(f"partial, top {n} layer{'s' * (n > 1)}, float32", model, data,
                                   len(chosen)))
@@ -415,10 +417,12 @@ def breakdown(ws: Path, rows: int = SPEED_ROWS) -> list[dict]:
     import tensorflow_hub as hub
     import tf_keras as keras
     from models.devices import devices
-    from models.embed_cache import cached_token_ids
+    from models.caches import cached_token_ids
     from models.handles import resolve_handles
-    from models.keras_model import module_model, token_dataset
-    from models.partial import bucketed_rows, load_module, top_model, warmup_then_linear
+    from models.batches import bucketed, token_dataset
+    from models.handles import frozen
+    from models.networks import module_model, top_model
+    from models.training import warmup_then_linear
     devices()                                         # this process set up as a training process is
     with inside(ws) as (cfg, train, fold):
         keras.mixed_precision.set_global_policy("float32")
@@ -426,12 +430,12 @@ def breakdown(ws: Path, rows: int = SPEED_ROWS) -> list[dict]:
         full = cfg.model("minilm-tuned")
         [module] = resolve_handles(full, cfg)
         ids, offsets = cached_token_ids(module, train.texts, "train")
-        order = bucketed_rows(np.flatnonzero(fold != 0)[:rows], np.diff(offsets), full.batch_size, 0)
+        order = bucketed(np.flatnonzero(fold != 0)[:rows], np.diff(offsets), full.batch_size, 0)
         batches = [order[i:i + full.batch_size] for i in range(0, len(order), full.batch_size)]
         texts = [tf.constant(list(train.texts[b])) for b in batches]
         id_batches = [next(iter(token_dataset(ids, offsets, b, y, len(b)))) for b in batches]
         steps = len(batches)
-        loaded = load_module(module)
+        loaded = frozen(module)
         layer = hub.KerasLayer(module, trainable=True)
         variables = layer.trainable_variables
 

@@ -131,7 +131,7 @@ def _status(pid: int) -> dict[str, int]:
 
 
 def disk_gb(folder: Path) -> float:
-    from models.embed_cache import folder_bytes
+    from models.caches import folder_bytes
     return folder_bytes(folder) / 2 ** 30
 
 

@@ -20,7 +20,7 @@ import core  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
 import tensorflow as tf
 import tensorflow_text  # noqa: F401  (registers the SentencePiece ops the module uses)
 
-from models.embed_cache import BATCH  # the batch the pipeline embeds with
+from models.batches import BATCH  # the batch the pipeline embeds with
 from models.modules import use_m3
 from core.paths import SHARED_SAMPLE
 

@@ -73,7 +73,7 @@ def module_path(cfg, name: str) -> str:
 def train_recipe(model, texts, y, trn, val, max_epochs: int) -> dict:
     """model.fit on the raw strings with the course's early stopping (and the project's bar on a terminal)."""
     import tf_keras as keras
-    from models.keras_model import ProgressBar
+    from models.training import ProgressBar
     callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=PATIENCE, restore_best_weights=True)]
     if sys.stderr.isatty():              # a bar on a terminal only, as the pipeline's fit does
         callbacks.append(ProgressBar("notebook recipe", max_epochs, -(-len(trn) // BATCH)))

@@ -4,7 +4,7 @@
                                                               --recipe '{"module_lr": 5e-5, ...}'
 
 Runs in the bench's own venv (torch, transformers), never the pipeline's: it imports nothing of the project.
-The same recipe as the pipeline's `minilm-tuned` (models/keras_model.module_model): all-MiniLM-L6-v2
+The same recipe as the pipeline's `minilm-tuned` (models/networks.top_model, from token ids): all-MiniLM-L6-v2
 from the weights our minilm builder reads, its dropout on in training, mean pooling over real tokens +
 L2 norm, a dense head (ReLU layers with dropout, one sigmoid), Adam at module_lr decaying linearly to 0
 for the encoder and at lr for the head, the global gradient norm clipped, length-bucketed batches in a
