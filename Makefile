@@ -21,6 +21,7 @@ TEST_JOBS ?= 2
 export CONFIG PIPELINE_ROOT FORCE N_JOBS BACKEND DASK_SCHEDULER DEVICES PRECISION VERBOSE
 
 show    = $(shell [ -x $(PY) ] && $(PY) -m core.show $(1))
+catalogue = $(shell [ -x $(PY) ] && $(PY) -m models.catalogue $(1))
 # The competition's files, each seen through the fingerprint of its bytes (input/.<file>.sha256): what depends on
 # a file is rebuilt when its content changes, whatever its timestamp (an unzip keeps the archive's), and not when
 # it is only touched. test.csv replaced (Kaggle's stage 2): the models predict it anew, the blends and the
@@ -31,11 +32,11 @@ TRAIN  := $(call print,$(word 1,$(FILES)))
 TEST   := $(call print,$(word 2,$(FILES)))
 SAMPLE := $(call print,$(word 3,$(FILES)))
 FOLDS  := $(W)/folds/folds.csv
-# MODELS=a,b (or "a b") on the command line: only those models; `core.show models` refuses a name not in the catalogue
+# MODELS=a,b (or "a b") on the command line: only those models; `models.catalogue` refuses a name not in it
 comma  := ,
 ASKED  := $(if $(filter command line,$(origin MODELS)),$(subst $(comma), ,$(MODELS)))
-override MODELS = $(or $(ASKED),$(call show,models))
-MODULES = $(shell $(PY) -m core.show modules $(ASKED) 2>/dev/null)
+override MODELS = $(or $(ASKED),$(call catalogue,models))
+MODULES = $(shell $(PY) -m models.catalogue modules $(ASKED) 2>/dev/null)
 BLENDS  = $(call show,blends)
 BLEND  ?= $(call show,default-blend)
 
@@ -85,7 +86,7 @@ modules: $(STAMP) ## Build the local hub modules into models/hub/ (skips those a
 ifeq ($(ASKED),)
 	$(PY) -m models.modules.build
 else
-	@$(PY) -m core.show models $(ASKED) > /dev/null
+	@$(PY) -m models.catalogue models $(ASKED) > /dev/null
 	$(if $(MODULES),$(PY) -m models.modules.build $(addprefix --name ,$(MODULES)),@echo "$(ASKED): no local hub module to build")
 endif
 
@@ -93,7 +94,7 @@ module: $(STAMP) ## Build one word-vector module: VECTORS=path NAME=name [OPTS="
 	$(PY) -m models.modules.word_vectors --vectors $(if $(VECTORS),$(foreach v,$(VECTORS),"$(v)"),"") --name "$(NAME)" $(OPTS)
 
 train: $(STAMP) ## Train every enabled model on every fold, or MODELS=a,b only: models/<model>/ (N_JOBS=n; BACKEND=dask [DASK_SCHEDULER=tcp://host:port]; DEVICES=cpu:2, PRECISION=...)
-	@$(PY) -m core.show models $(ASKED) > /dev/null
+	@$(PY) -m models.catalogue models $(ASKED) > /dev/null
 	@$(PY) -m models.devices --line
 	$(MAKE) modules
 	$(MAKE) $(foreach m,$(MODELS),$(W)/models/$(m)/metrics.json)

@@ -30,7 +30,7 @@ def force() -> bool:
 
 
 def claim(folder: Path, identity: dict, done: str, rebuild: str, derived: tuple[str, ...] = (),
-          clear: bool = True) -> bool:
+          clear: bool = True, upgrade=None) -> bool:
     """True to build into `folder` (its stamp now says `identity`); False when it is finished from it.
 
     `done`: the file written last, whose presence means finished. `rebuild`: what a user can do instead of
@@ -38,6 +38,8 @@ def claim(folder: Path, identity: dict, done: str, rebuild: str, derived: tuple[
     a folder made from another identity unless FORCE=1.
     A rebuild first moves the folder's contents to previous/ (`clear`; False where the folder also holds code,
     as folds/ does, and the build rewrites its one artifact whole: then only `done` and the stamp move).
+    `upgrade`: a stamp written by an earlier version, in this version's form (the same identity then compares
+    equal; the stamp on disk is left as it is until a rebuild writes a new one).
     """
     folder = Path(folder)
     moved = None if clear else (done, STAMP)
@@ -50,6 +52,8 @@ def claim(folder: Path, identity: dict, done: str, rebuild: str, derived: tuple[
         if not force():
             raise
         old = {"stamp.json": "unreadable"}
+    if upgrade and old is not None:
+        old = upgrade(old)
     if old == identity:
         if finished:
             os.utime(folder / done)            # so make sees it up to date against a newer config

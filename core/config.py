@@ -1,7 +1,8 @@
 """The pipeline's configuration: one TOML file (pipeline.toml, or CONFIG=path) read into frozen dataclasses.
 
-A model entry starts from the [train] table and overrides what it names, so adding a model is
-one table. Every artifact records the spec it was made from (`ModelSpec.as_dict`).
+Every table is checked when it loads (core.schema), but the model tables: a model's options depend on its kind,
+which the models stage knows (models.catalogue checks them, starting each from the [train] table, so adding a
+model is one table). Every artifact records the spec it was made from.
 """
 from __future__ import annotations
 
@@ -41,54 +42,12 @@ class Folds:
 
 
 @dataclass(frozen=True)
-class ModelSpec:
+class ModelTable:
+    """A [models.NAME] table as written. Every stage reads its name and whether it runs here; the models stage
+    makes it a typed spec of its kind (models.catalogue: the kind's options, checked, [train]'s defaults)."""
     name: str
-    kind: str = "hub"                 # "hub": a text-embedding module + dense head; "tfidf": the classic baseline
-    handle: str | tuple[str, ...] = ""  # a [modules] name, a tfhub.dev / Kaggle Models URL, or a SavedModel path;
-                                      # a list: the modules' embeddings side by side, into one head
-    output_dim: int = 0
-    trainable: bool = False           # fine-tune the module (True) or keep it frozen (False)
-    trainable_layers: int | None = setting(None, at_least=1)  # fine-tune only the module's top n layers, on cached
-                                                               # states below them
-    features: str = setting("sentence", choices=("sentence", "tokens"))  # "tokens": a pooling head over the frozen
-                                                                          # module's per-token outputs
-    token_precision: str = setting("float16", choices=("float16", "int8"))  # tokens: how the token cache stores
-                                                                             # vectors; "int8" takes half the disk
-    token_head: str = setting("pooling", choices=("pooling", "gru", "lstm"))  # tokens: mean, max, attention; or
-    rnn_units: int = setting(128, at_least=1)  # bidirectional recurrent layers, then max + mean pooling: units
-    rnn_layers: int = setting(1, choices=(1, 2))  # each way, and 1 or 2 layers
     enabled: bool | str = setting(True, choices=(True, False, "gpu"))  # "gpu": only on a machine with a GPU
-    head: tuple[int, ...] = setting((256, 64), at_least=1)
-    dropout: float = setting(0.2, at_least=0, below=1)
-    lr: float = setting(1e-3, above=0)
-    module_lr: float = setting(3e-5, above=0)
-    clipnorm: float = setting(1.0, above=0)
-    batch_size: int = setting(128, at_least=1)
-    epochs: int = setting(10, at_least=1)
-    patience: int = setting(2, at_least=0)
-    seed: int = setting(42, at_least=0)
-    seeds: int = setting(1, at_least=1)  # networks trained per fold from different seeds, predictions averaged
-    C: float = setting(4.0, above=0)     # tfidf: inverse regularization of the logistic regression
-    max_features: int = setting(200000, at_least=1)  # tfidf: vocabulary size per vectorizer
-
-    @property
-    def handles(self) -> tuple[str, ...]:
-        return self.handle if isinstance(self.handle, tuple) else (self.handle,)
-
-    def as_dict(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
-
-    def problems(self) -> list[str]:
-        """What the options say against each other."""
-        return [rule for wrong, rule in (
-            (self.trainable_layers is not None and (self.kind != "hub" or not self.trainable or len(self.handles) > 1
-                                                    or self.features != "sentence"),
-             "trainable_layers takes one fine-tuned module (trainable = true, a single handle, "
-             'features = "sentence")'),
-            (self.features == "tokens" and (self.trainable or len(self.handles) > 1),
-             'features = "tokens" takes one frozen module (trainable = false, a single handle)'),
-            (self.token_head != "pooling" and self.features != "tokens",
-             'token_head = "gru" or "lstm" runs over per-token vectors: it needs features = "tokens"')) if wrong]
+    table: dict = field(default_factory=dict)                         # its other keys
 
 
 @dataclass(frozen=True)
@@ -143,12 +102,13 @@ class Config:
     path: Path
     competition: Competition
     folds: Folds
-    models: dict[str, ModelSpec]
+    models: dict[str, ModelTable]
     modules: dict[str, ModuleSpec]
     blends: dict[str, BlendSpec]
     default_blend: str
     kaggle: KaggleSettings = KaggleSettings()
     workspace: WorkspaceSettings = WorkspaceSettings()
+    train_defaults: dict = field(default_factory=dict)     # the [train] table: what every model starts from
 
     @property
     def metric(self):
@@ -156,18 +116,13 @@ class Config:
         from core.metrics import metric_named
         return metric_named(self.competition.metric)
 
-    def model(self, name: str) -> ModelSpec:
+    def model(self, name: str) -> ModelTable:
         if name not in self.models:
             raise PipelineError(f"{self.path}: no model named {name!r}; known models: {', '.join(self.models)}")
         return self.models[name]
 
-    def enabled_models(self) -> list[ModelSpec]:
+    def enabled_models(self) -> list[ModelTable]:
         return [m for m in self.models.values() if runs_here(m)]
-
-    def modules_of(self, models: list[ModelSpec]) -> list[str]:
-        """The locally built modules ([modules] names, in their order) that the models load."""
-        handles = {handle for m in models if m.kind == "hub" for handle in m.handles}
-        return [name for name in self.modules if name in handles]
 
     def blend(self, name: str) -> BlendSpec:
         if name not in self.blends:
@@ -194,11 +149,11 @@ def _tensorflow_sees_a_gpu() -> bool:
     return bool(tf.config.list_physical_devices("GPU"))
 
 
-def runs_here(spec: ModelSpec) -> bool:
+def runs_here(spec: ModelTable) -> bool:
     return spec.enabled is True or (spec.enabled == "gpu" and gpu_present())
 
 
-def _without_gpu_only(blend: BlendSpec, models: dict[str, ModelSpec]) -> BlendSpec:
+def _without_gpu_only(blend: BlendSpec, models: dict[str, ModelTable]) -> BlendSpec:
     """A blend's members that need a GPU are left out on a machine without one, so one blend serves both."""
     members = tuple(m for m in blend.members if not (m in models and not runs_here(models[m])
                                                      and models[m].enabled == "gpu"))
@@ -217,8 +172,8 @@ def load_config(path: Path | str | None = None) -> Config:
         raise PipelineError(f"{path}: configuration file not found; set CONFIG=path or restore pipeline.toml") from None
     except tomllib.TOMLDecodeError as e:
         raise PipelineError(f"{path}: not valid TOML ({e})") from None
-    defaults = raw.get("train", {})
-    models = {n: build(ModelSpec, {**defaults, **t, "name": n}, path, f"[models.{n}]")
+    models = {n: build(ModelTable, {"name": n, "table": {k: v for k, v in t.items() if k != "enabled"},
+                                    **({"enabled": t["enabled"]} if "enabled" in t else {})}, path, f"[models.{n}]")
               for n, t in raw.get("models", {}).items()}
     competition = build(Competition, raw.get("competition", {}), path, "[competition]")
     from core.metrics import METRICS
@@ -242,6 +197,7 @@ def load_config(path: Path | str | None = None) -> Config:
         default_blend=raw.get("ensemble", {}).get("default", ""),
         kaggle=build(KaggleSettings, raw.get("kaggle", {}), path, "[kaggle]"),
         workspace=build(WorkspaceSettings, raw.get("workspace", {}), path, "[workspace]"),
+        train_defaults=raw.get("train", {}),
     )
 
 

@@ -1,27 +1,22 @@
 """Prints configuration facts for the Makefile (one source of truth):
 
-    python -m core.show models [NAME ...]     the enabled models, or the named ones (make train MODELS=a,b)
-    python -m core.show modules [NAME ...]    the [modules] those models load (make modules builds them)
     python -m core.show blends | default-blend
     python -m core.show files                 the competition's train, test and sample_submission file names
 
-A name the catalogue lacks is refused, naming the known ones.
+The models and the modules they load: python -m models.catalogue models|modules [NAME ...].
 """
 import sys
 
 from core.cli import entry_point
 from core.config import load_config
 
-USAGE = "usage: python -m core.show models|modules [NAME ...] | blends | default-blend | files"
+USAGE = "usage: python -m core.show blends | default-blend | files"
 
 
 @entry_point
-def main(what: str, names: list[str]) -> None:
+def main(what: str) -> None:
     cfg = load_config()
-    if what in ("models", "modules"):
-        models = [cfg.model(name) for name in names] or cfg.enabled_models()
-        print(" ".join(m.name for m in models) if what == "models" else " ".join(cfg.modules_of(models)))
-    elif what == "blends":
+    if what == "blends":
         print(" ".join(b.name for b in cfg.blends.values() if b.enabled))
     elif what == "default-blend":
         print(cfg.default_blend)
@@ -33,4 +28,4 @@ def main(what: str, names: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "", sys.argv[2:])
+    main(sys.argv[1] if len(sys.argv) > 1 else "")

@@ -20,17 +20,17 @@ from pathlib import Path
 
 import numpy as np
 
-from core.config import Config, ModelSpec
+from core.config import Config
 from core.errors import PipelineError
 from core.paths import cache_dir, hub_dir, workspace
 
 
-def resolve_handles(spec: ModelSpec, cfg: Config) -> list[str]:
+def resolve_handles(spec, cfg: Config) -> list[str]:
     """Each of the model's handles as hub.KerasLayer takes it: a local folder, or a URL resolved into the cache."""
     return [_resolve(handle, spec, cfg) for handle in spec.handles]
 
 
-def _resolve(handle: str, spec: ModelSpec, cfg: Config) -> str:
+def _resolve(handle: str, spec, cfg: Config) -> str:
     if handle in cfg.modules:
         path = hub_dir() / handle
         if not (path / "saved_model.pb").exists():
@@ -45,7 +45,7 @@ def _resolve(handle: str, spec: ModelSpec, cfg: Config) -> str:
     return str(path)
 
 
-def _download(handle: str, spec: ModelSpec) -> str:
+def _download(handle: str, spec) -> str:
     os.environ.setdefault("TFHUB_CACHE_DIR", str(cache_dir() / "tfhub"))
     import tensorflow_hub as hub
     try:
@@ -58,25 +58,12 @@ def _download(handle: str, spec: ModelSpec) -> str:
             f"[models.{spec.name}]; or disable the entry (enabled = false)") from None
 
 
-def local_module(handle: str) -> Path | None:
-    """The built module folder a handle names (a [modules] name or a SavedModel path), or None (a URL, or not
-    built yet)."""
-    if "://" in handle:
-        return None
-    path = Path(handle) if Path(handle).is_absolute() else workspace() / handle
-    for candidate in (hub_dir() / handle, path):
-        if (candidate / "saved_model.pb").exists():
-            return candidate
-    return None
-
-
-def hub_layers(spec: ModelSpec, cfg: Config, trainable: bool | None = None, compute_dtype: str = "float32") -> list:
-    """A hub.KerasLayer(module, trainable=spec.trainable) for each handle (strings in), over the process's loaded
+def hub_layers(spec, cfg: Config, trainable: bool, compute_dtype: str = "float32") -> list:
+    """A hub.KerasLayer(module, trainable) for each of the model's handles (strings in), over the process's loaded
     module at its pretrained values; a module that takes a precision computes in `compute_dtype`."""
     import tensorflow as tf
     import tensorflow_hub as hub
     from models.precision import call_arguments, module_dtype
-    trainable = spec.trainable if trainable is None else trainable
     layers = []
     for i, path in enumerate(resolve_handles(spec, cfg)):
         module = for_training(path) if trainable else frozen(path)

@@ -22,19 +22,19 @@ from models.training import LazyAdam, TwoSpeedModel, warmup_then_linear
 tf.get_logger().setLevel("ERROR")   # retracing notices for each fold's new model are expected, not news
 
 
-def head(x, spec):
-    for width in spec.head:
+def head(x, options):
+    for width in options.head:
         x = keras.layers.Dense(width, activation="relu")(x)
-        x = keras.layers.Dropout(spec.dropout)(x)
+        x = keras.layers.Dropout(options.dropout)(x)
     return keras.layers.Dense(1, activation="sigmoid", dtype="float32", name="probability")(x)
 
 
-def cached_model(spec, dim: int, jit: bool) -> keras.Model:
+def cached_model(options, dim: int, jit: bool) -> keras.Model:
     """Head only: trains on cached embeddings of a frozen module."""
     inputs = keras.Input(shape=(dim,), dtype=tf.float32, name="embedding")
-    model = keras.Model(inputs, head(inputs, spec))
+    model = keras.Model(inputs, head(inputs, options))
     # Many small steps: running 32 of them per call removes most of Keras' per-step overhead.
-    model.compile(optimizer=keras.optimizers.Adam(spec.lr, clipnorm=spec.clipnorm), loss="binary_crossentropy",
+    model.compile(optimizer=keras.optimizers.Adam(options.lr, clipnorm=options.clipnorm), loss="binary_crossentropy",
                   metrics=["accuracy"], jit_compile=jit, steps_per_execution=32)
     return model
 
@@ -76,43 +76,43 @@ class MaxMeanPooling(keras.layers.Layer):
         return tf.concat([mean, top], axis=-1)
 
 
-def _token_inputs(spec, dim: int):
+def _token_inputs(options, dim: int):
     """The token heads' inputs (cached states [B, T, D] in float16, lengths [B]) and the states after token dropout."""
     states = keras.Input(shape=(None, dim), dtype=tf.float16, name="token_embeddings")
     lengths = keras.Input(shape=(), dtype=tf.int32, name="lengths")
-    x = keras.layers.Dropout(spec.dropout)(tf.cast(states, keras.mixed_precision.global_policy().compute_dtype))
+    x = keras.layers.Dropout(options.dropout)(tf.cast(states, keras.mixed_precision.global_policy().compute_dtype))
     return states, lengths, x
 
 
-def _token_head(spec, states, lengths, pooled) -> keras.Model:
-    model = keras.Model([states, lengths], head(pooled, spec))
-    model.compile(optimizer=keras.optimizers.Adam(spec.lr, clipnorm=spec.clipnorm), loss="binary_crossentropy",
+def _token_head(options, states, lengths, pooled) -> keras.Model:
+    model = keras.Model([states, lengths], head(pooled, options))
+    model.compile(optimizer=keras.optimizers.Adam(options.lr, clipnorm=options.clipnorm), loss="binary_crossentropy",
                   metrics=["accuracy"])
     return model
 
 
-def token_model(spec, dim: int) -> keras.Model:
+def token_model(options, dim: int) -> keras.Model:
     """Head over a frozen module's cached per-token outputs: token dropout, TokenPooling, the dense head."""
-    states, lengths, x = _token_inputs(spec, dim)
-    return _token_head(spec, states, lengths, TokenPooling()([x, lengths]))
+    states, lengths, x = _token_inputs(options, dim)
+    return _token_head(options, states, lengths, TokenPooling()([x, lengths]))
 
 
-def recurrent_token_model(spec, dim: int) -> keras.Model:
+def recurrent_token_model(options, dim: int) -> keras.Model:
     """token_head = "gru" | "lstm": token dropout, rnn_layers bidirectional GRU / LSTM layers of rnn_units each way
     over each text's real tokens (masked by its length), max and mean pooling over them, the dense head.
 
     The Quora winners' network over word vectors. Padding never enters a recurrent state (the mask holds it
     back, in both directions) nor the pooling; the cuDNN kernel serves it on a GPU (right-padded batches).
     """
-    states, lengths, x = _token_inputs(spec, dim)
+    states, lengths, x = _token_inputs(options, dim)
     mask = tf.sequence_mask(lengths, tf.shape(x)[1])
-    cell = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM}[spec.token_head]
-    for _ in range(spec.rnn_layers):
-        x = keras.layers.Bidirectional(cell(spec.rnn_units, return_sequences=True))(x, mask=mask)
-    return _token_head(spec, states, lengths, MaxMeanPooling()([x, lengths]))
+    cell = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM}[options.token_head]
+    for _ in range(options.rnn_layers):
+        x = keras.layers.Bidirectional(cell(options.rnn_units, return_sequences=True))(x, mask=mask)
+    return _token_head(options, states, lengths, MaxMeanPooling()([x, lengths]))
 
 
-def module_model(spec, module_layers: list, steps_per_epoch: int = 1) -> keras.Model:
+def module_model(options, module_layers: list, steps_per_epoch: int = 1, trainable: bool = True) -> keras.Model:
     """Strings in: the hub layers run in every step (fine-tuning, or the tutorial-style frozen path).
 
     A fine-tuned module's learning rate decays linearly to zero over the planned steps, as BERT-style
@@ -122,21 +122,21 @@ def module_model(spec, module_layers: list, steps_per_epoch: int = 1) -> keras.M
     dtype = keras.mixed_precision.global_policy().compute_dtype
     embeddings = [tf.cast(layer(inputs), dtype) for layer in module_layers]
     embedding = embeddings[0] if len(embeddings) == 1 else tf.concat(embeddings, axis=-1)
-    if spec.trainable:
-        module_lr = keras.optimizers.schedules.PolynomialDecay(spec.module_lr, spec.epochs * steps_per_epoch, 0.0)
-        model = TwoSpeedModel(inputs, head(embedding, spec))
-        model.compile(optimizer=keras.optimizers.Adam(spec.lr), loss="binary_crossentropy", metrics=["accuracy"],
-                      modules=module_layers, module_optimizer=keras.optimizers.Adam(module_lr), clipnorm=spec.clipnorm)
+    if trainable:
+        module_lr = keras.optimizers.schedules.PolynomialDecay(options.module_lr, options.epochs * steps_per_epoch, 0.0)
+        model = TwoSpeedModel(inputs, head(embedding, options))
+        model.compile(optimizer=keras.optimizers.Adam(options.lr), loss="binary_crossentropy", metrics=["accuracy"],
+                      modules=module_layers, module_optimizer=keras.optimizers.Adam(module_lr), clipnorm=options.clipnorm)
     else:
-        model = keras.Model(inputs, head(embedding, spec))
-        model.compile(optimizer=keras.optimizers.Adam(spec.lr, clipnorm=spec.clipnorm),
+        model = keras.Model(inputs, head(embedding, options))
+        model.compile(optimizer=keras.optimizers.Adam(options.lr, clipnorm=options.clipnorm),
                       loss="binary_crossentropy", metrics=["accuracy"])
     return model
 
 
 # ---- a module's top layers, trained on what is cached below them ----
 
-def top_model(spec, module_path: str, n_top: int | None, steps_per_epoch: int, values,
+def top_model(options, module_path: str, n_top: int | None, steps_per_epoch: int, values,
               compute_dtype: str = "float32", from_ids: bool = False):
     """The module's top n_top layers (None: all) and pooling -> the dense head; a TwoSpeedModel (module_lr for the
     module's weights, lr for the head, clipped together; both warm up, then decay linearly to 0). Inputs: cached states [B, T, W] (float16), or token ids [B, T]
@@ -152,12 +152,12 @@ def top_model(spec, module_path: str, n_top: int | None, steps_per_epoch: int, v
     top = ModuleTop(module_path, n_top, compute_dtype, from_ids, name="module_top", dtype="float32")
     embedding = top([x, lengths])
     dtype = keras.mixed_precision.global_policy().compute_dtype
-    model = TwoSpeedModel([inputs, lengths], head(tf.cast(embedding, dtype), spec))
-    total = spec.epochs * steps_per_epoch
-    model.compile(optimizer=keras.optimizers.Adam(warmup_then_linear(spec.lr, total)), loss="binary_crossentropy",
+    model = TwoSpeedModel([inputs, lengths], head(tf.cast(embedding, dtype), options))
+    total = options.epochs * steps_per_epoch
+    model.compile(optimizer=keras.optimizers.Adam(warmup_then_linear(options.lr, total)), loss="binary_crossentropy",
                   metrics=["accuracy"], modules=[top],
-                  module_optimizer=LazyAdam(warmup_then_linear(spec.module_lr, total)),
-                  clipnorm=spec.clipnorm)
+                  module_optimizer=LazyAdam(warmup_then_linear(options.module_lr, total)),
+                  clipnorm=options.clipnorm)
     return model
 
 

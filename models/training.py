@@ -123,13 +123,13 @@ class ProgressBar(keras.callbacks.Callback):
         self.bar.close()
 
 
-def fit(model: keras.Model, train_data, val_data, spec, steps: int, label: str, log_dir) -> dict:
+def fit(model: keras.Model, train_data, val_data, options, steps: int, label: str, log_dir) -> dict:
     """Fit with early stopping on validation loss (best weights restored); returns the history."""
     callbacks = [
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=spec.patience, restore_best_weights=True),
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=options.patience, restore_best_weights=True),
         keras.callbacks.TensorBoard(log_dir=str(log_dir), update_freq="epoch", profile_batch=0),
     ]
     if sys.stderr.isatty():                 # a bar on a terminal; logs and CI get the one-line fold summary
-        callbacks.append(ProgressBar(label, spec.epochs, steps))
-    history = model.fit(train_data, validation_data=val_data, epochs=spec.epochs, callbacks=callbacks, verbose=0)
+        callbacks.append(ProgressBar(label, options.epochs, steps))
+    history = model.fit(train_data, validation_data=val_data, epochs=options.epochs, callbacks=callbacks, verbose=0)
     return {k: [float(v) for v in values] for k, values in history.history.items()}

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from core.config import Config
 from core.errors import PipelineError
+from models.catalogue import modules_of, spec_of
 
 KAGGLE_MODEL_URL = re.compile(r"^https://www\.kaggle\.com/models/([^/]+)/([^/]+)/([^/]+)/([^/]+)/(\d+)/?$")
 
@@ -46,13 +47,12 @@ def kernel_handles(cfg: Config) -> set[str]:
 
 def model_handles(cfg: Config, model: str) -> tuple[str, ...]:
     """The hub modules a model loads (none for TF-IDF)."""
-    spec = cfg.model(model)
-    return spec.handles if spec.kind == "hub" else ()
+    return spec_of(cfg, model).handles
 
 
 def needed_modules(cfg: Config) -> dict[str, str]:
     """Locally built modules the kernel's models use: name -> builder."""
-    return {n: cfg.modules[n].builder for n in cfg.modules_of([cfg.model(m) for m in kernel_models(cfg)])}
+    return {n: cfg.modules[n].builder for n in modules_of(cfg, [spec_of(cfg, m) for m in kernel_models(cfg)])}
 
 
 def outside_files(cfg: Config, module: str) -> list[str]:

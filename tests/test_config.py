@@ -1,15 +1,18 @@
+import re
 import tomllib
 
 import pytest
 
 from core.config import load_config
 from core.errors import PipelineError
+from models.catalogue import catalogue
 
 
 def test_a_model_starts_from_the_train_table_and_overrides_it(workspace):
+    from models.catalogue import spec_of
     cfg = load_config()
-    assert cfg.model("tiny-frozen").epochs == 2          # from [train]
-    assert cfg.model("tiny-tuned").module_lr == 0.01    # its own entry
+    assert spec_of(cfg, "tiny-frozen").options.epochs == 2          # from [train]
+    assert spec_of(cfg, "tiny-tuned").options.module_lr == 0.01    # its own entry
 
 
 def test_config_env_selects_the_file(workspace, monkeypatch, tmp_path):
@@ -19,25 +22,27 @@ def test_config_env_selects_the_file(workspace, monkeypatch, tmp_path):
     assert load_config().folds.k == 4
 
 
-def test_an_unknown_key_names_the_table_and_key(workspace):
+def test_a_key_the_models_kind_does_not_take_is_refused_naming_the_table_the_key_and_the_kinds_keys(workspace):
     path = workspace / "pipeline.toml"
     path.write_text(path.read_text().replace('[models.tfidf-lr]\n', '[models.tfidf-lr]\nlearning_rate = 1\n'))
-    with pytest.raises(PipelineError, match=r"\[models.tfidf-lr\] has unknown key\(s\) \['learning_rate'\]"):
-        load_config()
+    with pytest.raises(PipelineError, match=re.escape("[models.tfidf-lr] has key(s) ['learning_rate'] that kind "
+                                                      "'tfidf' does not take; its keys: ['C', 'max_features', 'seed']")):
+        catalogue(load_config())
 
 
-def test_token_features_need_one_frozen_module(workspace):
+def test_a_routing_key_against_the_kind_is_refused(workspace):
     path = workspace / "pipeline.toml"
     path.write_text(path.read_text().replace('module_lr = 0.01\n', 'module_lr = 0.01\nfeatures = "tokens"\n'))
-    with pytest.raises(PipelineError, match=r'\[models.tiny-tuned\] features = "tokens" takes one frozen module'):
-        load_config()
+    with pytest.raises(PipelineError, match=re.escape("[models.tiny-tuned] trainable = True does not fit kind = "
+                                                      "'tokens'")):
+        catalogue(load_config())
 
 
 def test_seeds_must_be_a_whole_number_of_at_least_one(workspace):
     path = workspace / "pipeline.toml"
     path.write_text(path.read_text().replace('output_dim = 4\ntrainable', 'output_dim = 4\nseeds = 0\ntrainable'))
     with pytest.raises(PipelineError, match=r"\[models.tiny-tuned\] seeds must be at least 1, got 0"):
-        load_config()
+        catalogue(load_config())
 
 
 @pytest.mark.parametrize("table, key, value, message", [
@@ -63,7 +68,7 @@ def test_a_value_of_the_wrong_type_or_out_of_range_is_refused_naming_the_table_a
     path = workspace / "pipeline.toml"
     edit(path, table, key, value)
     with pytest.raises(PipelineError) as refused:
-        load_config()
+        catalogue(load_config())
     assert message in str(refused.value) and str(path) in str(refused.value)
 
 
@@ -91,7 +96,7 @@ def test_an_unknown_model_name_lists_the_known_ones(workspace):
 def test_the_repository_config_has_the_online_catalogue():
     from core.paths import REPO
     cfg = load_config(REPO / "pipeline.toml")
-    handles = {m.handle for m in cfg.models.values()}
+    handles = {h for m in catalogue(cfg).values() for h in m.handles}
     assert "https://tfhub.dev/google/universal-sentence-encoder-multilingual/3" in handles
     assert "https://tfhub.dev/google/nnlm-en-dim128-with-normalization/2" in handles
     assert cfg.default_blend in cfg.blends

@@ -24,6 +24,7 @@ trainable = true
 trainable_layers = 1
 
 [models.tiny-mpnet-full]
+kind = "full"
 handle = "{module}"
 output_dim = 8
 trainable = true
@@ -141,11 +142,12 @@ def test_fine_tuning_scales_the_loss_and_moves_the_module_under_mixed_float16(wo
     from models.modules.build import main as build_modules
     write_vectors(workspace / "vectors.txt")
     build_modules([])
-    spec = load_config().model("tiny-tuned")
+    from models.catalogue import spec_of
+    spec = spec_of(load_config(), "tiny-tuned")
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
-        layers = hub_layers(spec, load_config())
-        model = module_model(spec, layers, steps_per_epoch=1)
+        layers = hub_layers(spec, load_config(), trainable=True)
+        model = module_model(spec.options, layers, steps_per_epoch=1)
         before = [v.numpy().copy() for v in layers[0].trainable_variables]
         model.fit(tf.constant(["why is it silly?", "how do I fix it?"] * 4), np.array([1.0, 0.0] * 4), epochs=1,
                   verbose=0)

@@ -8,8 +8,10 @@ from models.handles import hub_layers, resolve_handles
 
 def spec_with(handle):
     from dataclasses import replace
+    from models.catalogue import spec_of
     cfg = load_config()
-    return replace(cfg.model("tiny-frozen"), handle=handle), cfg
+    spec = spec_of(cfg, "tiny-frozen")
+    return replace(spec, options=replace(spec.options, handle=handle)), cfg
 
 
 def test_an_online_handle_offline_gives_one_clear_error(workspace, monkeypatch):
@@ -42,7 +44,7 @@ def test_a_built_module_becomes_a_keras_layer_with_the_entry_trainability(worksp
     write_vectors(workspace / "vectors.txt")
     build_modules([])
     spec, cfg = spec_with("tiny")
-    [layer] = hub_layers(spec, cfg)
+    [layer] = hub_layers(spec, cfg, trainable=False)
     assert layer.trainable is False and layer(__import__("tensorflow").constant(["why"])).shape == (1, 4)
 
 
@@ -51,4 +53,4 @@ def test_a_list_of_handles_gives_a_layer_for_each(workspace):
     write_vectors(workspace / "vectors.txt")
     build_modules([])
     spec, cfg = spec_with(("tiny", "tiny"))
-    assert [layer.name for layer in hub_layers(spec, cfg)] == ["module", "module1"]
+    assert [layer.name for layer in hub_layers(spec, cfg, trainable=False)] == ["module", "module1"]

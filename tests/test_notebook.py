@@ -51,7 +51,8 @@ def test_overrides_are_merged_over_the_tables_into_one_file_every_stage_reads(wo
     assert merged["folds"] == {"k": 4, "seed": 7} and merged["train"]["epochs"] == 1
     cfg = run.config
     assert cfg.folds.k == 4 and "tiny-tuned" not in cfg.models
-    assert cfg.model("tiny-frozen").head == (4, 2) and cfg.model("tiny-frozen").output_dim == 4
+    from models.catalogue import spec_of
+    assert spec_of(cfg, "tiny-frozen").options.head == (4, 2)
     assert pipeline.load(overrides={"folds": {"k": 4}, "train": {"epochs": 1},
                                     "models": {"tiny-tuned": None, "tiny-frozen": {"head": [4, 2]}}}
                          ).config_path == run.config_path          # the same overrides, the same file

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import shutil
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -33,7 +35,7 @@ def module(minilm_path):
 def test_cached_bottom_states_and_the_top_layers_give_the_module_output(module, minilm_path, workspace):
     from models.batches import token_dataset
     from models.networks import ModuleTop
-    from models.partial import bottom_states
+    from models.kinds.partial import bottom_states
     texts = np.array(TEXTS, dtype=object)
     expected = module(tf.constant(TEXTS)).numpy()
     for n in (2, 6):                                             # a split inside, and below every layer
@@ -107,7 +109,7 @@ def test_the_bottom_layers_run_once_per_text_however_many_folds_and_epochs(train
     assert computed == [(60, ("bottom_states", {"n_top": 1})), (20, ("bottom_states", {"n_top": 1}))]
     select_workspace(root, monkeypatch)
     monkeypatch.setattr(caches, "_fill_tokens", lambda *args: computed.append("again"))
-    from models.partial import bottom_states
+    from models.kinds.partial import bottom_states
     bottom_states(str(minilm_path), load_train().texts, "train", 1)   # another model on the same texts: cached
     assert "again" not in computed
     weights = tf.train.load_checkpoint(str(root / "models" / "tiny-partial" / "fold0" / "weights"))
@@ -135,15 +137,16 @@ def test_a_fold_killed_during_partial_fine_tuning_resumes(trained, workspace, mo
     ("trainable_layers = 0\ntrainable = true", "trainable_layers must be at least 1, got 0"),
     ("trainable_layers = 1.5\ntrainable = true", "trainable_layers must be a whole number, got 1.5"),
     ("trainable_layers = true\ntrainable = true", "trainable_layers must be a whole number, got True"),
-    ("trainable_layers = 2", "trainable_layers takes one fine-tuned module (trainable = true"),
-    ('trainable_layers = 2\ntrainable = true\nfeatures = "tokens"', "trainable_layers takes one fine-tuned module"),
+    ("trainable_layers = 2", "has key(s) ['trainable_layers'] that kind 'frozen' does not take"),
+    ('trainable_layers = 2\ntrainable = true\nfeatures = "tokens"', "trainable = True does not fit kind = 'tokens'"),
 ])
-def test_trainable_layers_is_checked_when_the_configuration_loads(workspace, table, message):
+def test_trainable_layers_is_checked_when_the_catalogue_is_read(workspace, table, message):
     from core.config import load_config
+    from models.catalogue import catalogue
     with open(workspace / "pipeline.toml", "a") as config:
         config.write(f'\n[models.bad]\nhandle = "tiny"\noutput_dim = 4\n{table}\n')
-    with pytest.raises(PipelineError, match=r"\[models.bad\] " + message.replace("(", r"\(")):
-        load_config()
+    with pytest.raises(PipelineError, match=re.escape(f"[models.bad] {message}")):
+        catalogue(load_config())
 
 
 def test_trainable_layers_beyond_the_module_or_on_a_module_without_layers_is_refused(competition, minilm_path,
@@ -161,7 +164,7 @@ def test_trainable_layers_beyond_the_module_or_on_a_module_without_layers_is_ref
     with pytest.raises(SystemExit):
         train.main(["--model", "flat"])
     err = capsys.readouterr().err
-    assert "[models.flat] trainable_layers = 1 needs a module that exposes its layers" in err and "rebuild" in err
+    assert "[models.flat] kind 'partial' needs a module that exposes its layers" in err and "rebuild" in err
     train.main(["--model", "tiny-frozen"])          # models without the option keep the stamps they had
     assert "trainable_layers" not in (competition / "models" / "tiny-frozen" / "stamp.json").read_text()
 
@@ -203,7 +206,7 @@ def test_full_fine_tuning_trains_every_layer_and_the_embeddings_on_token_ids(wor
     write_competition(workspace)
     make_folds.main()
     with open(workspace / "pipeline.toml", "a") as config:
-        config.write(f'\n[models.tiny-full]\nhandle = "{tiny_mpnet}"\noutput_dim = 8\ntrainable = true\n'
+        config.write(f'\n[models.tiny-full]\nkind = "full"\nhandle = "{tiny_mpnet}"\noutput_dim = 8\n'
                      f'module_lr = 1e-4\nepochs = 1\n')
     train.main(["--model", "tiny-full"])
     oof, _, metrics = artifacts(workspace, "tiny-full")
@@ -216,15 +219,14 @@ def test_full_fine_tuning_trains_every_layer_and_the_embeddings_on_token_ids(wor
 
 def test_a_partial_step_under_mixed_bfloat16_moves_float32_weights_with_a_finite_loss(tiny_mpnet, workspace):
     import tf_keras as keras
-    from core.config import ModelSpec
     from models.batches import token_dataset
+    from models.kinds.partial import PartialOptions, bottom_states
     from models.networks import top_model
-    from models.partial import bottom_states
     texts = np.array(TEXTS * 4, dtype=object)
     values, offsets = bottom_states(tiny_mpnet, texts, "test", 1, compute_dtype="bfloat16")
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:
-        spec = ModelSpec(name="x", trainable=True, trainable_layers=1, head=(8,), epochs=1, batch_size=4)
+        spec = PartialOptions(handle="x", trainable_layers=1, head=(8,), epochs=1, batch_size=4)
         model = top_model(spec, tiny_mpnet, 1, 5, values, "bfloat16")
         top = model.get_layer("module_top")
         before = [w.numpy().copy() for w in top.trainable_weights]
@@ -261,7 +263,7 @@ def test_every_fold_starts_from_the_pretrained_weights_though_the_module_loads_o
 def test_a_bottom_state_pass_fills_the_sentence_cache_with_what_the_module_computes(module, minilm_path, workspace,
                                                                                      monkeypatch):
     from models.caches import cached_embeddings
-    from models.partial import bottom_states
+    from models.kinds.partial import bottom_states
     texts = np.array(TEXTS * 3, dtype=object)
     bottom_states(str(minilm_path), texts, "test", 2)
     monkeypatch.setattr(caches, "module_calls", lambda *args: pytest.fail("embedded a second time"))

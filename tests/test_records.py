@@ -41,12 +41,13 @@ def test_a_model_records_the_library_versions(folds_made):
 def test_a_model_records_its_configuration_tables(folds_made):
     from core.config import load_config
     config = trained_run(folds_made)["config"]
-    assert config["models.tfidf-lr"] == load_config().model("tfidf-lr").as_dict()
+    from models.catalogue import spec_of
+    assert config["models.tfidf-lr"] == spec_of(load_config(), "tfidf-lr").as_dict()
     assert config["competition"]["id"] == "qid" and config["folds"] == {"k": 3, "seed": 7}
 
 
 def test_a_model_records_whatever_its_trainer_says_the_devices_are(folds_made, monkeypatch):
-    from models.trainers import TfidfTrainer
+    from models.kinds.tfidf import Tfidf as TfidfTrainer
     real = TfidfTrainer.device
     monkeypatch.setattr(TfidfTrainer, "device", lambda self: {**real(self), "marked": "by this test"})
     assert trained_run(folds_made)["devices"]["marked"] == "by this test"

@@ -15,7 +15,8 @@ def test_a_streamed_head_trains_and_predicts_as_one_fed_from_memory(workspace):
     rng = np.random.default_rng(0)
     parts = [rng.normal(size=(64, 3)).astype(np.float32), rng.normal(size=(64, 2)).astype(np.float32)]
     y, rows = (rng.random(64) < 0.3).astype(np.float32), np.arange(0, 64, 2)
-    spec = load_config().model("tiny-frozen")
+    from models.catalogue import spec_of
+    spec = spec_of(load_config(), "tiny-frozen").options
     predictions = []
     in_memory = lambda: tf.data.Dataset.from_tensor_slices((np.hstack(parts)[rows], y[rows])).batch(8)  # noqa: E731
     for data in (lambda: embedding_dataset(parts, rows, y, 8), in_memory):
@@ -52,24 +53,22 @@ def test_a_token_cache_over_the_disk_budget_is_refused_before_it_is_written(work
 
 
 def test_tfidf_in_chunks_predicts_as_tfidf_in_one_piece(monkeypatch):
-    from core.config import ModelSpec
-    from models import tfidf
+    from models.kinds import tfidf
     rng = np.random.default_rng(0)
     words = np.array(["garden", "bread", "silly", "why", "how", "fix", "chess", "dumb"])
     texts = np.array([" ".join(rng.choice(words, 6)) for _ in range(80)], dtype=object)
     y = np.array(["silly" in t for t in texts], dtype=int)
-    whole = tfidf.fit_predict(ModelSpec("t", kind="tfidf"), texts, y, [texts])[1][0]
+    whole = tfidf.fit_predict(tfidf.TfidfOptions(), texts, y, [texts])[1][0]
     monkeypatch.setattr(tfidf, "CHUNK", 7)
-    np.testing.assert_allclose(tfidf.fit_predict(ModelSpec("t", kind="tfidf"), texts, y, [texts])[1][0], whole,
+    np.testing.assert_allclose(tfidf.fit_predict(tfidf.TfidfOptions(), texts, y, [texts])[1][0], whole,
                                rtol=1e-6)
 
 
 def test_tfidf_chooses_its_vocabulary_on_a_capped_sample(monkeypatch):
-    from core.config import ModelSpec
-    from models import tfidf
+    from models.kinds import tfidf
     monkeypatch.setattr(tfidf, "VOCABULARY_ROWS", 10)
     texts = np.array([f"word{i} common" for i in range(40)], dtype=object)
-    fitted, _ = tfidf.fit_predict(ModelSpec("t", kind="tfidf"), texts, np.arange(40) % 2, [texts[:3]])
+    fitted, _ = tfidf.fit_predict(tfidf.TfidfOptions(), texts, np.arange(40) % 2, [texts[:3]])
     assert "common" in fitted[0].vocabulary_ and len(fitted[0].vocabulary_) <= 1 + 10 * 2
 
 

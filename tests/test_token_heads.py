@@ -4,7 +4,7 @@ import re
 import numpy as np
 import pytest
 
-from core.config import ModelSpec, load_config
+from core.config import load_config
 from core.errors import PipelineError
 
 
@@ -15,21 +15,23 @@ def add_to_config(workspace, text: str) -> None:
 
 @pytest.mark.parametrize("options, message", [
     ('features = "tokens"\ntoken_head = "cnn"', "token_head must be one of 'pooling', 'gru', 'lstm', got 'cnn'"),
-    ('token_head = "gru"', 'token_head = "gru" or "lstm" runs over per-token vectors: it needs features = "tokens"'),
+    ('token_head = "gru"', "has key(s) ['token_head'] that kind 'frozen' does not take"),
     ('features = "tokens"\ntoken_head = "gru"\nrnn_layers = 3', "rnn_layers must be one of 1, 2, got 3"),
     ('features = "tokens"\ntoken_head = "lstm"\nrnn_units = 0', "rnn_units must be at least 1, got 0"),
     ('features = "tokens"\ntoken_head = "lstm"\nrnn_units = true', "rnn_units must be a whole number, got True"),
 ])
 def test_recurrent_head_options_that_do_not_fit_are_refused_naming_the_table(workspace, options, message):
     add_to_config(workspace, f'\n[models.tiny-rnn]\nhandle = "tiny"\noutput_dim = 4\n{options}\n')
+    from models.catalogue import catalogue
     with pytest.raises(PipelineError, match=rf"\[models.tiny-rnn\] {re.escape(message)}"):
-        load_config()
+        catalogue(load_config())
 
 
 @pytest.mark.parametrize("cell, layers", [("gru", 1), ("lstm", 2)])
 def test_a_recurrent_head_ignores_what_lies_beyond_each_texts_length(cell, layers):
     from models.networks import recurrent_token_model
-    spec = ModelSpec(name="x", features="tokens", token_head=cell, rnn_layers=layers, rnn_units=8, head=(4,))
+    from models.kinds.tokens import TokensOptions
+    spec = TokensOptions(handle="x", token_head=cell, rnn_layers=layers, rnn_units=8, head=(4,))
     model = recurrent_token_model(spec, 3)
     rng = np.random.default_rng(0)
     states, lengths = rng.random((3, 5, 3)).astype(np.float16), np.array([2, 5, 0], np.int32)
@@ -42,13 +44,14 @@ def test_a_recurrent_head_ignores_what_lies_beyond_each_texts_length(cell, layer
 @pytest.mark.slow
 def test_a_recurrent_head_trains_on_the_token_cache(ready):
     from core.data import load_competition
-    from models.trainer_base import FoldData
-    from models.trainers import TokenHeadTrainer
+    from models.catalogue import spec_of
+    from models.kinds.base import FoldData
+    from models.kinds.tokens import Tokens
     add_to_config(ready, '\n[models.tiny-gru]\nhandle = "tiny"\noutput_dim = 4\nfeatures = "tokens"\n'
                          'token_head = "gru"\nrnn_units = 4\nepochs = 1\n')
     cfg = load_config()
     train, test = load_competition(cfg)
-    trainer = TokenHeadTrainer(cfg.model("tiny-gru"), cfg, train, test)
+    trainer = Tokens(spec_of(cfg, "tiny-gru"), cfg, train, test)
     trainer.prepare()
     rows = np.arange(len(train.texts))
     fold = FoldData(0, rows[rows % 3 != 0], rows[rows % 3 == 0], ready / "fold0", "tiny-gru fold 0")
@@ -62,9 +65,9 @@ def test_a_recurrent_head_trains_on_the_token_cache(ready):
 
 def test_the_new_options_at_their_defaults_leave_older_models_stamps_as_they_were(ready):
     from core.data import load_competition
+    from models.catalogue import spec_of
+    from models.kinds.tokens import Tokens
     from models.train import stamp_for
-    from models.trainers import trainer_for
     cfg = load_config()
-    spec = cfg.model("tiny-tokens")
-    stamp = stamp_for(trainer_for(spec)(spec, cfg, *load_competition(cfg)))
+    stamp = stamp_for(Tokens(spec_of(cfg, "tiny-tokens"), cfg, *load_competition(cfg)))
     assert not {"token_head", "rnn_units", "rnn_layers"} & set(stamp["spec"])

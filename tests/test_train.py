@@ -37,7 +37,7 @@ def test_artifacts_meet_the_contract(ready, name):
 def test_frozen_modules_train_on_cached_embeddings(ready, capsys):
     train.main(["--model", "tiny-frozen"])
     assert "heads on cached embeddings" in capsys.readouterr().out
-    assert artifacts(ready, "tiny-frozen")[2]["path"] == "cache"
+    assert artifacts(ready, "tiny-frozen")[2]["path"] == "frozen"
     assert list((ready / "models" / ".cache" / "embeddings").glob("*/*.npy"))
 
 
@@ -63,7 +63,7 @@ def test_a_model_over_several_modules_trains_one_head_on_their_embeddings_side_b
     shapes = tf.train.load_checkpoint(str(ready / "models" / "tiny-pair" / "fold0" / "weights")).get_variable_to_shape_map()
     kernels = sorted(s for name, s in shapes.items() if name.endswith("kernel/.ATTRIBUTES/VARIABLE_VALUE"))
     assert kernels == [[8, 1], [8, 8]]      # two 4-d embeddings -> the [8] hidden layer -> 1
-    assert artifacts(ready, "tiny-pair")[2]["path"] == "cache"
+    assert artifacts(ready, "tiny-pair")[2]["path"] == "frozen"
 
 
 def test_several_seeds_train_a_run_each_and_average_their_predictions(ready):

@@ -32,6 +32,7 @@ BUILDERS = {  # builder name -> (module whose build(dest, options) makes it, its
     "pypi-glove": ("models.modules.pypi_glove", "PypiGloveOptions"),
     "word-vectors": ("models.modules.word_vectors", "WordVectorOptions"),
 }
+BUILDERS_OF_ID_MODULES = ("minilm", "mpnet")   # their modules take token ids (savedmodel.ID_FUNCTIONS): kind "full"
 
 
 def is_built(path: Path) -> bool:

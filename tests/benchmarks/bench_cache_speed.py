@@ -29,10 +29,12 @@ from pathlib import Path
 import numpy as np
 
 import core  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
-from core.config import Config, ModelSpec, load_config
+from core.config import Config, load_config
 from core.data import Split, labelled, read_table
 from core.metrics import best_threshold
 from core.paths import SHARED_SAMPLE, REPO, hub_dir
+from models.catalogue import spec_of
+from models.kinds.base import ModelSpec
 
 SAMPLE = SHARED_SAMPLE
 MODULES = ("use-m3", "glove-6b-50d", "minilm")   # the default: the first one that builds
@@ -117,9 +119,11 @@ def split(target: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def bench_spec(cfg: Config, name: str, epochs: int) -> ModelSpec:
-    """The catalogue entry, frozen, for exactly `epochs` epochs (patience = epochs never stops a fit that short),
-    at a plain Keras tutorial's batch size (the Keras default, 32) for both paths."""
-    return dataclasses.replace(cfg.model(name), trainable=False, epochs=epochs, patience=epochs, batch_size=32)
+    """The catalogue entry (a frozen one), for exactly `epochs` epochs (patience = epochs never stops a fit that
+    short), at a plain Keras tutorial's batch size (the Keras default, 32) for both paths."""
+    spec = spec_of(cfg, name)
+    return dataclasses.replace(spec, options=dataclasses.replace(spec.options, epochs=epochs, patience=epochs,
+                                                                 batch_size=32))
 
 
 def _clock() -> tuple[float, float]:
@@ -146,14 +150,14 @@ def cache_path(label, spec, cfg, sample, trn, val, log_dir) -> Timing:
     from models.caches import cached_embeddings
     from models.handles import resolve_handles
     from models.networks import cached_model
-    keras.utils.set_random_seed(spec.seed)
+    keras.utils.set_random_seed(spec.options.seed)
     y = sample.target.astype(np.float32)
     t0, c0 = _clock()
     x = cached_embeddings(resolve_handles(spec, cfg)[0], sample.texts, "sample")
     x_trn, x_val = np.asarray(x[trn]), np.asarray(x[val])
     t1 = time.perf_counter()
     with devices().strategy.scope():
-        model = cached_model(spec, x.shape[1], devices().xla)
+        model = cached_model(spec.options, x.shape[1], devices().xla)
     return timed_fit(model, label, spec, x_trn, x_val, y, trn, val, log_dir, (t0, c0, t1))
 
 
@@ -161,12 +165,12 @@ def timed_fit(model, label, spec, x_trn, x_val, y, trn, val, log_dir, started) -
     """Fit (the part both paths share) and time it; `started` = (wall, CPU) at module load, wall at fit start."""
     from models.training import fit
     t0, c0, t1 = started
-    fit(model, dataset(x_trn, y[trn], spec.batch_size, True, spec.seed),
-        dataset(x_val, y[val], spec.batch_size, False, 0), spec, steps=-(-len(trn) // spec.batch_size),
+    fit(model, dataset(x_trn, y[trn], spec.options.batch_size, True, spec.options.seed),
+        dataset(x_val, y[val], spec.options.batch_size, False, 0), spec.options, steps=-(-len(trn) // spec.options.batch_size),
         label=label, log_dir=log_dir)
     t2, c2 = _clock()
-    return Timing(label, t1 - t0, t2 - t1, c2 - c0, len(trn) * spec.epochs,
-                  _val_f1(model, x_val, y[val], spec.batch_size))
+    return Timing(label, t1 - t0, t2 - t1, c2 - c0, len(trn) * spec.options.epochs,
+                  _val_f1(model, x_val, y[val], spec.options.batch_size))
 
 
 def hub_path(label, spec, cfg, sample, trn, val, log_dir) -> Timing:
@@ -175,12 +179,12 @@ def hub_path(label, spec, cfg, sample, trn, val, log_dir) -> Timing:
     from models.devices import devices
     from models.handles import hub_layers
     from models.networks import module_model
-    keras.utils.set_random_seed(spec.seed)
+    keras.utils.set_random_seed(spec.options.seed)
     y = sample.target.astype(np.float32)
     x_trn, x_val = sample.texts[trn], sample.texts[val]
     t0, c0 = _clock()
     with devices().strategy.scope():
-        model = module_model(spec, hub_layers(spec, cfg, trainable=False))
+        model = module_model(spec.options, hub_layers(spec, cfg, trainable=False), trainable=False)
     t1 = time.perf_counter()
     return timed_fit(model, label, spec, x_trn, x_val, y, trn, val, log_dir, (t0, c0, t1))
 
@@ -190,7 +194,7 @@ def report(name: str, spec: ModelSpec, sample: Split, trn, val, timings: list[Ti
     cold, warm, hub = timings
     texts = len(trn) + len(val)
     lines = ["## Frozen module: embedding cache vs hub layer every epoch\n",
-             f"Module `{name}` (frozen), head {list(spec.head)}, batch {spec.batch_size}, {spec.epochs} epochs "
+             f"Module `{name}` (frozen), head {list(spec.options.head)}, batch {spec.options.batch_size}, {spec.options.epochs} epochs "
              f"(no early stopping), on the shared real sample: {len(trn):,} training and {len(val):,} validation "
              f"questions (80/20 stratified, {sample.target.mean():.2%} positive); {os.cpu_count()} CPU cores, "
              "one process, run one after the other.\n",
@@ -206,8 +210,8 @@ def report(name: str, spec: ModelSpec, sample: Split, trn, val, timings: list[Ti
               "- examples/s = training rows x epochs / wall seconds from module load to the end of the fit; "
               "both fits also score the validation split every epoch (the hub path re-embeds it each time)",
               f"- both paths embed the same {texts:,} texts, the cache once ({texts / cold.prepare_s:,.0f} texts/s, "
-              f"module load included) and the hub layer every epoch ({texts * spec.epochs / hub.fit_s:,.0f} texts/s, "
-              f"head steps included): paying the same CPU per text, the ratio would stay below {spec.epochs} "
+              f"module load included) and the hub layer every epoch ({texts * spec.options.epochs / hub.fit_s:,.0f} texts/s, "
+              f"head steps included): paying the same CPU per text, the ratio would stay below {spec.options.epochs} "
               "(the epochs); it goes above that in wall time where the one-off embedding keeps more cores busy "
               "than a Keras training step running the hub layer (cores busy = CPU s / wall s)",
               f"- over the {cfg_k} folds of one model (computed from the rows above, not measured): cold + "
@@ -229,7 +233,7 @@ def run(module: str | None = None, epochs: int = EPOCHS, rows: int | None = None
     with temporary_workspace() as ws:
         name, notes = first_module(cfg, module)
         spec = bench_spec(cfg, name, epochs)
-        trn, val = split(sample.target, spec.seed)
+        trn, val = split(sample.target, spec.options.seed)
         args = (spec, cfg, sample, trn, val)
         timings = [cache_path("(a) cache, cold (embeds once)", *args, ws / "logs-a"),
                    cache_path("(a') cache, warm", *args, ws / "logs-a2"),

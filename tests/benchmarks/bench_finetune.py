@@ -175,19 +175,20 @@ def train_folds(name: str, folds: list[int]) -> None:
     from core.data import load_competition
     from core.paths import model_dir
     from folds.make_folds import load_folds
+    from models.catalogue import spec_of
+    from models.kinds import KINDS
+    from models.kinds.base import FoldData
     from models.train import fold_done, run_fold
-    from models.trainer_base import FoldData
-    from models.trainers import trainer_for
     cfg = load_config()
-    spec = cfg.model(name)
+    spec = spec_of(cfg, name)
     train, test = load_competition(cfg)
     fold = load_folds(train, cfg)
-    trainer = trainer_for(spec)(spec, cfg, train, test)
+    trainer = KINDS[spec.kind](spec, cfg, train, test)
     out = model_dir(name)
     out.mkdir(parents=True, exist_ok=True)
     device = trainer.device()
     start = time.time()
-    facts = {"path": trainer.path, "devices": device, **trainer.prepare()}
+    facts = {"path": spec.kind, "devices": device, **trainer.prepare()}
     facts["prepare_seconds"] = time.time() - start
     write_json(out / "bench_prepare.json", facts)
     for k in folds:
@@ -258,13 +259,14 @@ def precision_compare(ws: Path) -> dict:
     """Every hub member of the default blend trained by default (this CPU's default precision, in the bench's
     workspace) and under PRECISION=float32 (in a sibling workspace with the same competition, folds and modules)."""
     from core.config import runs_here
+    from models.catalogue import spec_of
     from models.devices import default_precision
     precision, why = default_precision("CPU")
     if precision == "float32":
         return {"skipped": f"the default precision here is float32 ({why}): nothing to compare"}
     with inside(ws) as (cfg, _, _):
         members = [m for m in cfg.blend(cfg.default_blend).members
-                   if cfg.model(m).kind == "hub" and runs_here(cfg.model(m))]
+                   if spec_of(cfg, m).kind != "tfidf" and runs_here(cfg.model(m))]
     other = ws.parent / f"{ws.name}-float32"
     for part in ("input", "folds"):
         if not (other / part).exists():
@@ -357,14 +359,16 @@ def speed(ws: Path, rows: int = SPEED_ROWS) -> list[dict]:
     from models.handles import hub_layers, resolve_handles
     from models.batches import bucketed, text_dataset, token_dataset
     from models.networks import module_model, top_model
-    from models.partial import bottom_states
+    from models.catalogue import spec_of
+    from models.kinds.partial import bottom_states
     devices()                                         # this process set up as a training process is
     out = []
     with inside(ws) as (cfg, train, fold):
         y = train.target.astype(np.float32)
         chosen = np.flatnonzero(fold != 0)[:rows]
-        full = cfg.model("minilm-tuned")
-        [module] = resolve_handles(full, cfg)
+        full_spec = spec_of(cfg, "minilm-tuned")
+        full = full_spec.options
+        [module] = resolve_handles(full_spec, cfg)
         steps = rows // full.batch_size
         ids, offsets = cached_token_ids(module, train.texts, "train")
         for dtype in ("float32", "bfloat16"):
@@ -376,14 +380,14 @@ def speed(ws: Path, rows: int = SPEED_ROWS) -> list[dict]:
             out.append(_timed_fit(f"full fine-tuning, token ids (minilm-tuned), {dtype}", model, data,
                                   len(chosen)))
         keras.mixed_precision.set_global_policy("float32")
-        layers = hub_layers(full, cfg)
+        layers = hub_layers(full_spec, cfg, trainable=True)
         model = module_model(full, layers, steps_per_epoch=steps)
         data = text_dataset(train.texts, bucketed(chosen, token_lengths(layers[0].resolved_object, train.texts),
                                                   full.batch_size, 0), y, full.batch_size)
         out.append(_timed_fit("full fine-tuning, strings in the step (before), float32", model, data,
                               len(chosen)))
         for n in (1, 2, 3):
-            spec = dataclasses.replace(cfg.model(PARTIAL), trainable_layers=n)
+            spec = dataclasses.replace(spec_of(cfg, PARTIAL).options, trainable_layers=n)
             values, offsets = bottom_states(module, train.texts, "train", n)
             model = top_model(spec, module, n, rows // spec.batch_size, values)
             order = bucketed(chosen, np.diff(offsets), spec.batch_size, 0)
@@ -420,6 +424,7 @@ def breakdown(ws: Path, rows: int = SPEED_ROWS) -> list[dict]:
     from models.caches import cached_token_ids
     from models.handles import resolve_handles
     from models.batches import bucketed, token_dataset
+    from models.catalogue import spec_of
     from models.handles import frozen
     from models.networks import module_model, top_model
     from models.training import warmup_then_linear
@@ -427,8 +432,9 @@ def breakdown(ws: Path, rows: int = SPEED_ROWS) -> list[dict]:
     with inside(ws) as (cfg, train, fold):
         keras.mixed_precision.set_global_policy("float32")
         y = train.target.astype(np.float32)
-        full = cfg.model("minilm-tuned")
-        [module] = resolve_handles(full, cfg)
+        full_spec = spec_of(cfg, "minilm-tuned")
+        full = full_spec.options
+        [module] = resolve_handles(full_spec, cfg)
         ids, offsets = cached_token_ids(module, train.texts, "train")
         order = bucketed(np.flatnonzero(fold != 0)[:rows], np.diff(offsets), full.batch_size, 0)
         batches = [order[i:i + full.batch_size] for i in range(0, len(order), full.batch_size)]
@@ -637,7 +643,7 @@ def run(parts: str = ",".join(PARTS), partial_folds: int = 5, fresh: bool = Fals
     if "torch" in chosen:
         print("== bench_finetune: torch reference", flush=True)
         with inside(ws) as (cfg, _, _):
-            spec = cfg.model(model_name("full"))
+            spec = spec_of(cfg, model_name("full")).options
         torch = torch_reference(ws, spec)
         if "held" in torch:
             torch.update(_torch_scores(ws, torch))

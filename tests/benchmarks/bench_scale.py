@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from core.config import load_config
+from models.catalogue import spec_of
 from core.paths import REPO, SHARED_SAMPLE, submit_dir, workspace
 
 FULL_TRAIN, FULL_TEST = 1_306_122, 375_806
@@ -75,10 +76,11 @@ def scale_config(path: Path) -> Path:
     """The catalogue's settings for the scale models, a stacking blend of them, nothing else."""
     cfg = load_config()
     tables = {"competition": vars(cfg.competition), "folds": vars(cfg.folds)}
-    for name in {h for m in MODELS for h in cfg.model(m).handles if h in cfg.modules}:
+    models = {m: spec_of(cfg, m) for m in MODELS}
+    for name in {h for m in models.values() for h in m.handles if h in cfg.modules}:
         tables[f"modules.{name}"] = {"builder": cfg.modules[name].builder, **cfg.modules[name].options}
-    for m in MODELS:
-        tables[f"models.{m}"] = {k: v for k, v in cfg.model(m).as_dict().items() if k != "name" and v is not None}
+    for m, spec in models.items():
+        tables[f"models.{m}"] = {k: v for k, v in spec.as_dict().items() if k != "name" and v is not None}
     tables["blends.scale"] = {"method": "stacking", "members": MODELS}
     tables["ensemble"] = {"default": "scale"}
     path.write_text("".join(f"[{name}]\n" + "".join(f"{k} = {_toml(v)}\n" for k, v in t.items()) + "\n"
