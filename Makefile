@@ -29,6 +29,8 @@ ASKED  := $(if $(filter command line,$(origin MODELS)),$(subst $(comma), ,$(MODE
 override MODELS = $(or $(ASKED),$(call show,models))
 MODULES = $(shell $(PY) -m core.show modules $(ASKED) 2>/dev/null)
 BLENDS  = $(call show,blends)
+# The configuration and the base file it names (`base = "pipeline.toml"`): a change to either reruns what reads it
+CONFIG_FILES := $(or $(call show,config-files),$(CONFIG))
 BLEND  ?= $(call show,default-blend)
 
 .PHONY: help setup doctor plan data demo local-competition folds modules module train clean-model ensemble \
@@ -63,7 +65,7 @@ local-competition: $(STAMP) ## Split a labelled CSV into a local competition: SO
 
 # ---- folds ----
 folds: $(FOLDS) ## Stratified K-fold assignment: folds/folds.csv
-$(FOLDS): $(TRAIN) $(CONFIG) | $(STAMP)
+$(FOLDS): $(TRAIN) $(CONFIG_FILES) | $(STAMP)
 	$(PY) -m folds.make_folds
 
 $(TRAIN):
@@ -86,7 +88,7 @@ train: $(STAMP) ## Train every enabled model on every fold, or MODELS=a,b only: 
 	@$(PY) -m models.devices --line
 	$(MAKE) modules
 	$(MAKE) $(foreach m,$(MODELS),$(W)/models/$(m)/metrics.json)
-$(W)/models/%/metrics.json: $(FOLDS) $(CONFIG) | $(STAMP)
+$(W)/models/%/metrics.json: $(FOLDS) $(CONFIG_FILES) | $(STAMP)
 	$(PY) -m models.train --model $*
 
 clean-model: ## Delete one model's artifacts so it retrains: MODEL=name
@@ -96,7 +98,7 @@ clean-model: ## Delete one model's artifacts so it retrains: MODEL=name
 # ---- ensembles ----
 ensemble: $(STAMP) ## Blend the models: ensembles/<blend>/ with OOF-tuned thresholds
 	$(MAKE) $(foreach b,$(BLENDS),$(W)/ensembles/$(b)/metrics.json)
-$(W)/ensembles/%/metrics.json: $(CONFIG) $(foreach m,$(MODELS),$(W)/models/$(m)/metrics.json) | $(STAMP)
+$(W)/ensembles/%/metrics.json: $(CONFIG_FILES) $(foreach m,$(MODELS),$(W)/models/$(m)/metrics.json) | $(STAMP)
 	$(PY) -m ensembles.blend --blend $*
 
 # ---- submit ----

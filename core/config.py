@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 from core.errors import PipelineError
 from core.paths import REPO
+from core.tables import read_tables
 
 
 @dataclass(frozen=True)
@@ -186,12 +186,7 @@ def config_path() -> Path:
 
 def load_config(path: Path | str | None = None) -> Config:
     path = Path(path) if path else config_path()
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PipelineError(f"{path}: configuration file not found; set CONFIG=path or restore pipeline.toml") from None
-    except tomllib.TOMLDecodeError as e:
-        raise PipelineError(f"{path}: not valid TOML ({e})") from None
+    raw = read_tables(path)                           # merged over its base file's tables, if it names one
     defaults = raw.get("train", {})
     models = {n: _build(ModelSpec, {**defaults, **t, "name": n}, path, f"[models.{n}]")
               for n, t in raw.get("models", {}).items()}

@@ -64,3 +64,31 @@ def test_a_gpu_only_model_is_left_out_of_models_and_blends_without_a_gpu(workspa
     assert cfg.blend("mean").members == ("tfidf-lr", "tiny-frozen")
     monkeypatch.setattr(config, "gpu_present", lambda: True)
     assert load_config().blend("mean").members == ("tfidf-lr", "tiny-frozen", "tiny-tuned")
+
+
+# ---- a configuration over a base file
+def over_base(workspace, text: str) -> None:
+    """The workspace's configuration becomes base.toml; pipeline.toml names it as its base, then `text`."""
+    (workspace / "pipeline.toml").rename(workspace / "base.toml")
+    (workspace / "pipeline.toml").write_text('base = "base.toml"\n' + text)
+
+
+def test_a_configuration_over_a_base_file_overrides_only_the_tables_it_names(workspace):
+    over_base(workspace, '[competition]\nid = "id"\n\n[folds]\nk = 4\n\n[models.tfidf-lr]\nC = 8.0\n')
+    cfg = load_config()
+    assert (cfg.competition.id, cfg.competition.text, cfg.folds.k, cfg.folds.seed) == ("id", "question_text", 4, 7)
+    assert cfg.model("tfidf-lr").kind == "tfidf" and cfg.model("tfidf-lr").C == 8.0
+    assert set(cfg.models) == {"tfidf-lr", "tiny-frozen", "tiny-tokens", "tiny-tuned"} and cfg.default_blend == "mean"
+
+
+def test_a_missing_base_file_is_named_with_the_fix(workspace):
+    (workspace / "pipeline.toml").write_text('base = "nope.toml"\n')
+    with pytest.raises(PipelineError, match=r"pipeline.toml: base file .*nope.toml not found; fix base = 'nope.toml'"):
+        load_config()
+
+
+def test_a_base_that_leads_back_to_the_file_is_refused(workspace):
+    over_base(workspace, "")
+    (workspace / "base.toml").write_text('base = "pipeline.toml"\n' + (workspace / "base.toml").read_text())
+    with pytest.raises(PipelineError, match="cannot be its own base"):
+        load_config()

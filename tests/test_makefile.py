@@ -54,3 +54,15 @@ def test_make_train_refuses_an_unknown_model_naming_the_known_ones(workspace):
     assert result.returncode == 2
     assert "no model named 'tfidf-xx'; known models: tfidf-lr, tiny-frozen, tiny-tokens, tiny-tuned" in result.stderr
     assert "Traceback" not in result.stderr and not (workspace / "models").exists()
+
+
+def test_make_reruns_folds_when_the_configurations_base_file_changes(workspace):
+    write_competition(workspace)
+    (workspace / "pipeline.toml").rename(workspace / "base.toml")
+    (workspace / "pipeline.toml").write_text('base = "base.toml"\n')
+    env = dict(os.environ)
+    assert make("folds", env=env).returncode == 0
+    later = (workspace / "folds" / "folds.csv").stat().st_mtime + 10
+    os.utime(workspace / "base.toml", (later, later))
+    again = make("folds", env=env)
+    assert "Nothing to be done" not in again.stdout and "folds: up to date" in again.stdout
