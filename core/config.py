@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import string
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -24,10 +25,16 @@ class Competition:
     sample_submission: str
     solution: str
     id: str
-    text: str
+    text: str | tuple[str, ...]       # a column, or several combined into each row's text (core.data)
     target: str
     prediction: str
     metric: str = "f1"
+    text_template: str = ""           # how several text columns combine, e.g. "{keyword}: {text}" (a missing
+                                      # value is empty); none: their non-empty values joined by a space
+
+    @property
+    def text_columns(self) -> tuple[str, ...]:
+        return self.text if isinstance(self.text, tuple) else (self.text,)
 
 
 @dataclass(frozen=True)
@@ -219,6 +226,8 @@ def load_config(path: Path | str | None = None) -> Config:
         if bad:
             raise PipelineError(f"{path}: [models.{bad[0]}] {rule}")
     competition = _build(Competition, raw.get("competition", {}), path, "[competition]")
+    if problem := competition_problem(competition):
+        raise PipelineError(f"{path}: [competition] {problem}")
     from core.metrics import METRICS
     if competition.metric not in METRICS:
         raise PipelineError(f"{path}: [competition] metric {competition.metric!r} is not known; known metrics: "
@@ -237,6 +246,27 @@ def load_config(path: Path | str | None = None) -> Config:
         kaggle=_build(KaggleSettings, raw.get("kaggle", {}), path, "[kaggle]"),
         workspace=_build(WorkspaceSettings, raw.get("workspace", {}), path, "[workspace]"),
     )
+
+
+def competition_problem(c: Competition) -> str:
+    """What is wrong with the [competition] table's text columns; "" when nothing."""
+    columns = c.text_columns
+    if not columns or not all(isinstance(col, str) and col for col in columns) or len(set(columns)) < len(columns):
+        return 'text must be a column name or a list of distinct column names, like text = ["keyword", "text"]'
+    if c.target in columns:
+        return f"text must not name the target column {c.target!r}: the label would be in the text"
+    if not isinstance(c.text_template, str):
+        return "text_template must be a string"
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(c.text_template) if f is not None]
+    except ValueError as e:
+        return (f"text_template {c.text_template!r} is not a template ({e}); write columns as {{name}}, "
+                f"braces as {{{{ }}}}")
+    unknown = [f for f in fields if f not in columns]
+    if unknown:
+        return (f"text_template names {unknown}, not among the text columns {list(columns)}; add them to text, "
+                f"or write each column as {{name}}")
+    return ""
 
 
 def _whole(value) -> bool:

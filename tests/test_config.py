@@ -66,7 +66,7 @@ def test_a_gpu_only_model_is_left_out_of_models_and_blends_without_a_gpu(workspa
     assert load_config().blend("mean").members == ("tfidf-lr", "tiny-frozen", "tiny-tuned")
 
 
-# ---- a configuration over a base file
+# ---- a configuration over a base file, and the competition's text columns
 def over_base(workspace, text: str) -> None:
     """The workspace's configuration becomes base.toml; pipeline.toml names it as its base, then `text`."""
     (workspace / "pipeline.toml").rename(workspace / "base.toml")
@@ -91,4 +91,22 @@ def test_a_base_that_leads_back_to_the_file_is_refused(workspace):
     over_base(workspace, "")
     (workspace / "base.toml").write_text('base = "pipeline.toml"\n' + (workspace / "base.toml").read_text())
     with pytest.raises(PipelineError, match="cannot be its own base"):
+        load_config()
+
+
+def test_text_may_name_several_columns(workspace):
+    over_base(workspace, '[competition]\ntext = ["keyword", "text"]\n')
+    assert load_config().competition.text_columns == ("keyword", "text")
+
+
+def test_a_text_template_naming_a_column_outside_text_is_refused(workspace):
+    over_base(workspace, '[competition]\ntext = ["keyword", "text"]\ntext_template = "{keyword} {place}: {text}"\n')
+    with pytest.raises(PipelineError, match=r"\[competition\] text_template names \['place'\], not among the text "
+                                            r"columns \['keyword', 'text'\]; add them to text"):
+        load_config()
+
+
+def test_the_target_cannot_be_a_text_column(workspace):
+    over_base(workspace, '[competition]\ntext = ["question_text", "target"]\n')
+    with pytest.raises(PipelineError, match=r"\[competition\] text must not name the target column 'target'"):
         load_config()
