@@ -31,6 +31,9 @@ class Competition:
     metric: str = "f1"
     text_template: str = ""           # how several text columns combine, e.g. "{keyword}: {text}" (a missing
                                       # value is empty); none: their non-empty values joined by a space
+    extra_columns: tuple[str, ...] = ()  # columns the files carry that no stage reads (the demo writes them)
+    numeric_ids: bool = False         # the ids are whole numbers (the demo writes them so)
+    rows: tuple[int, ...] = ()        # the real competition's train and test rows: `make plan` without input/
 
     @property
     def text_columns(self) -> tuple[str, ...]:
@@ -249,14 +252,15 @@ def load_config(path: Path | str | None = None) -> Config:
 
 
 def competition_problem(c: Competition) -> str:
-    """What is wrong with the [competition] table's text columns; "" when nothing."""
+    """What is wrong with the [competition] table's text columns and format keys; "" when nothing."""
     columns = c.text_columns
     if not columns or not all(isinstance(col, str) and col for col in columns) or len(set(columns)) < len(columns):
         return 'text must be a column name or a list of distinct column names, like text = ["keyword", "text"]'
     if c.target in columns:
         return f"text must not name the target column {c.target!r}: the label would be in the text"
-    if not isinstance(c.text_template, str):
-        return "text_template must be a string"
+    if not isinstance(c.text_template, str) or not isinstance(c.numeric_ids, bool) or \
+            not isinstance(c.extra_columns, tuple) or not all(isinstance(col, str) for col in c.extra_columns):
+        return "text_template must be a string, numeric_ids true or false, extra_columns a list of column names"
     try:
         fields = [f for _, f, _, _ in string.Formatter().parse(c.text_template) if f is not None]
     except ValueError as e:
@@ -266,6 +270,8 @@ def competition_problem(c: Competition) -> str:
     if unknown:
         return (f"text_template names {unknown}, not among the text columns {list(columns)}; add them to text, "
                 f"or write each column as {{name}}")
+    if c.rows and (not isinstance(c.rows, tuple) or len(c.rows) != 2 or not all(_whole(n) and n > 0 for n in c.rows)):
+        return "rows must be the train and test row counts, like rows = [7613, 3263]"
     return ""
 
 

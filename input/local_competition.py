@@ -23,10 +23,10 @@ from core.paths import input_dir
 
 
 def split_competition(source: pd.DataFrame, cfg: Config, test_fraction: float) -> dict[str, pd.DataFrame]:
-    """The competition's four files from labelled rows: the id and text columns (in the source's order), the
-    target last in train.csv."""
+    """The competition's four files from labelled rows: the id, text and extra columns the source has (in its
+    order), the target last in train.csv."""
     c = cfg.competition
-    kept = {c.id, *c.text_columns}
+    kept = {c.id, *c.text_columns, *c.extra_columns}
     features = [col for col in source.columns if col in kept]
     train, test = train_test_split(source, test_size=test_fraction, stratify=source[c.target],
                                    random_state=cfg.folds.seed)

@@ -94,6 +94,17 @@ def test_a_base_that_leads_back_to_the_file_is_refused(workspace):
         load_config()
 
 
+def test_the_disaster_tweets_file_takes_the_catalogue_from_pipeline_toml():
+    from core.paths import REPO
+    quora, tweets = load_config(REPO / "pipeline.toml"), load_config(REPO / "disaster-tweets.toml")
+    assert tweets.models == quora.models and tweets.blends == quora.blends and tweets.modules == quora.modules
+    c = tweets.competition
+    assert (c.slug, c.id, c.text_columns, c.prediction, c.metric) == ("nlp-getting-started", "id",
+                                                                       ("keyword", "text"), "target", "f1")
+    assert tweets.kaggle.code_competition is False
+    assert "models." not in (REPO / "disaster-tweets.toml").read_text()          # one catalogue: the base's
+
+
 def test_text_may_name_several_columns(workspace):
     over_base(workspace, '[competition]\ntext = ["keyword", "text"]\n')
     assert load_config().competition.text_columns == ("keyword", "text")
