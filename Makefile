@@ -38,6 +38,8 @@ ASKED  := $(if $(filter command line,$(origin MODELS)),$(subst $(comma), ,$(MODE
 override MODELS = $(or $(ASKED),$(call catalogue,models))
 MODULES = $(shell $(PY) -m models.catalogue modules $(ASKED) 2>/dev/null)
 BLENDS  = $(call show,blends)
+# The configuration and the base file it names (`base = "pipeline.toml"`): a change to either reruns what reads it
+CONFIG_FILES := $(or $(call show,config-files),$(CONFIG))
 BLEND  ?= $(call show,default-blend)
 
 .PHONY: help setup doctor plan data demo local-competition folds modules module train clean-model ensemble \
@@ -73,7 +75,7 @@ local-competition: $(STAMP) ## Split a labelled CSV into a local competition: SO
 
 # ---- folds ----
 folds: $(FOLDS) ## Stratified K-fold assignment: folds/folds.csv
-$(FOLDS): $(TRAIN) $(CONFIG) | $(STAMP)
+$(FOLDS): $(TRAIN) $(CONFIG_FILES) | $(STAMP)
 	$(PY) -m folds.make_folds
 
 .SECONDARY: $(TRAIN) $(TEST) $(SAMPLE)      # kept, though only pattern rules name them
@@ -98,7 +100,7 @@ train: $(STAMP) ## Train every enabled model on every fold, or MODELS=a,b only: 
 	@$(PY) -m models.devices --line
 	$(MAKE) modules
 	$(MAKE) $(foreach m,$(MODELS),$(W)/models/$(m)/metrics.json)
-$(W)/models/%/metrics.json: $(FOLDS) $(CONFIG) $(TEST) | $(STAMP)
+$(W)/models/%/metrics.json: $(FOLDS) $(CONFIG_FILES) $(TEST) | $(STAMP)
 	$(PY) -m models.train --model $*
 
 clean-model: ## Delete one model's artifacts so it retrains: MODEL=name
@@ -108,7 +110,7 @@ clean-model: ## Delete one model's artifacts so it retrains: MODEL=name
 # ---- ensembles ----
 ensemble: $(STAMP) ## Blend the models: ensembles/<blend>/ with OOF-tuned thresholds
 	$(MAKE) $(foreach b,$(BLENDS),$(W)/ensembles/$(b)/metrics.json)
-$(W)/ensembles/%/metrics.json: $(CONFIG) $(foreach m,$(MODELS),$(W)/models/$(m)/metrics.json) | $(STAMP)
+$(W)/ensembles/%/metrics.json: $(CONFIG_FILES) $(foreach m,$(MODELS),$(W)/models/$(m)/metrics.json) | $(STAMP)
 	$(PY) -m ensembles.blend --blend $*
 
 # ---- submit ----

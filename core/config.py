@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tomllib
+import string
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -16,6 +16,7 @@ from pathlib import Path
 from core.errors import PipelineError
 from core.paths import REPO
 from core.schema import build, setting
+from core.tables import read_tables
 
 BLEND_METHODS = ("mean", "rank_mean", "weighted", "stacking", "caruana")   # ensembles.blend's METHODS
 HARDWARE = ("T4", "P100", "H100", "CPU")                                  # what the kernel's plan knows
@@ -29,10 +30,39 @@ class Competition:
     sample_submission: str
     solution: str
     id: str
-    text: str
+    text: str | tuple[str, ...]       # a column, or several combined into each row's text (core.data)
     target: str
     prediction: str
     metric: str = "f1"
+    text_template: str = ""           # how several text columns combine, e.g. "{keyword}: {text}" (a missing
+                                      # value is empty); none: their non-empty values joined by a space
+    extra_columns: tuple[str, ...] = ()  # columns the files carry that no stage reads (the demo writes them)
+    numeric_ids: bool = False         # the ids are whole numbers (the demo writes them so)
+    rows: tuple[int, ...] = setting((), at_least=1)  # the real competition's train and test rows: `make plan`
+                                                    # without input/
+
+    @property
+    def text_columns(self) -> tuple[str, ...]:
+        return self.text if isinstance(self.text, tuple) else (self.text,)
+
+    def problems(self) -> list[str]:
+        """What the text columns, the template and the rows say against each other."""
+        columns = self.text_columns
+        if not columns or not all(columns) or len(set(columns)) < len(columns):
+            return ['text must be a column name or a list of distinct column names, like text = ["keyword", "text"]']
+        if self.target in columns:
+            return [f"text must not name the target column {self.target!r}: the label would be in the text"]
+        if self.rows and len(self.rows) != 2:
+            return ["rows must be the train and test row counts, like rows = [7613, 3263]"]
+        try:
+            fields = [f for _, f, _, _ in string.Formatter().parse(self.text_template) if f is not None]
+        except ValueError as e:
+            return [f"text_template {self.text_template!r} is not a template ({e}); write columns as {{name}}, "
+                    f"braces as {{{{ }}}}"]
+        if unknown := [f for f in fields if f not in columns]:
+            return [f"text_template names {unknown}, not among the text columns {list(columns)}; add them to text, "
+                    f"or write each column as {{name}}"]
+        return []
 
 
 @dataclass(frozen=True)
@@ -166,12 +196,7 @@ def config_path() -> Path:
 
 def load_config(path: Path | str | None = None) -> Config:
     path = Path(path) if path else config_path()
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PipelineError(f"{path}: configuration file not found; set CONFIG=path or restore pipeline.toml") from None
-    except tomllib.TOMLDecodeError as e:
-        raise PipelineError(f"{path}: not valid TOML ({e})") from None
+    raw = read_tables(path)                           # merged over its base file's tables, if it names one
     models = {n: build(ModelTable, {"name": n, "table": {k: v for k, v in t.items() if k != "enabled"},
                                     **({"enabled": t["enabled"]} if "enabled" in t else {})}, path, f"[models.{n}]")
               for n, t in raw.get("models", {}).items()}

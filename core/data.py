@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.config import Config, load_config
+from core.config import Competition, Config, load_config
 from core.errors import InputError
 from core.paths import input_dir
 
@@ -73,20 +73,20 @@ def load_competition(cfg: Config | None = None) -> tuple[Split, Split]:
 def load_train(cfg: Config | None = None) -> Split:
     cfg = cfg or load_config()
     c = cfg.competition
-    return labelled(read_table(input_dir() / c.train, [c.id, c.text, c.target]), cfg, c.train)
+    return labelled(read_table(input_dir() / c.train, [c.id, *c.text_columns, c.target]), cfg, c.train)
 
 
 def labelled(df: pd.DataFrame, cfg: Config, name: str) -> Split:
     """Validate a labelled table (train.csv, or the source of a local competition)."""
     c = cfg.competition
-    return Split(_ids(df, c.id, name), _texts(df, c.text, c.id, name), _labels(df, c.target, c.id, name))
+    return Split(_ids(df, c.id, name), _texts(df, c, name), _labels(df, c.target, c.id, name))
 
 
 def load_test(cfg: Config | None = None) -> Split:
     cfg = cfg or load_config()
     c = cfg.competition
-    df = read_table(input_dir() / c.test, [c.id, c.text])
-    return Split(_ids(df, c.id, c.test), _texts(df, c.text, c.id, c.test))
+    df = read_table(input_dir() / c.test, [c.id, *c.text_columns])
+    return Split(_ids(df, c.id, c.test), _texts(df, c, c.test))
 
 
 def load_sample_submission(test: Split, cfg: Config | None = None) -> pd.DataFrame:
@@ -221,13 +221,26 @@ def _ids(df: pd.DataFrame, col: str, name: str) -> np.ndarray:
     return ids
 
 
-def _texts(df: pd.DataFrame, col: str, id_col: str, name: str) -> np.ndarray:
-    texts = df[col].to_numpy(dtype=object)
-    empty = np.flatnonzero([not isinstance(t, str) or not t.strip() for t in texts])
+def _texts(df: pd.DataFrame, c: Competition, name: str) -> np.ndarray:
+    """Each row's text: its text column, or its text columns combined (`combine`), the one text every stage,
+    cache and stamp sees. A missing value is an empty one; a row whose text columns are all empty is refused."""
+    columns = [[v if isinstance(v, str) else "" for v in df[col].to_numpy(dtype=object)] for col in c.text_columns]
+    empty = np.flatnonzero([not any(v.strip() for v in values) for values in zip(*columns)])
     if len(empty):
-        raise InputError(f"{name}: empty or missing {col} in row(s) {_rows(empty)} "
-                         f"({id_col} {df[id_col].iloc[empty[0]]!r}); fill in the text or drop the row")
-    return texts
+        what = c.text_columns[0] if len(columns) == 1 else f"text (every one of {', '.join(c.text_columns)})"
+        raise InputError(f"{name}: empty or missing {what} in row(s) {_rows(empty)} "
+                         f"({c.id} {df[c.id].iloc[empty[0]]!r}); fill in the text or drop the row")
+    if len(columns) == 1 and not c.text_template:
+        return np.array(columns[0], dtype=object)
+    return np.array([combine(dict(zip(c.text_columns, values)), c) for values in zip(*columns)], dtype=object)
+
+
+def combine(values: dict[str, str], c: Competition) -> str:
+    """One row's text from its text columns' values: [competition] text_template filled in, or else the
+    non-empty values joined by a space."""
+    if c.text_template:
+        return c.text_template.format_map(values)
+    return " ".join(v for v in values.values() if v.strip())
 
 
 def _labels(df: pd.DataFrame, col: str, id_col: str, name: str) -> np.ndarray:

@@ -2,19 +2,24 @@
 
     python -m core.show blends | default-blend
     python -m core.show files                 the competition's train, test and sample_submission file names
+    python -m core.show config-files          the configuration file and its base files (make's prerequisites)
 
 The models and the modules they load: python -m models.catalogue models|modules [NAME ...].
 """
 import sys
 
 from core.cli import entry_point
-from core.config import load_config
+from core.config import config_path, load_config
+from core.tables import config_files
 
-USAGE = "usage: python -m core.show blends | default-blend | files"
+USAGE = "usage: python -m core.show blends | default-blend | files | config-files"
 
 
 @entry_point
 def main(what: str) -> None:
+    if what == "config-files":                    # before the configuration is checked: make needs them first
+        print(" ".join(str(f) for f in config_files(config_path())))
+        return
     cfg = load_config()
     if what == "blends":
         print(" ".join(b.name for b in cfg.blends.values() if b.enabled))

@@ -19,6 +19,10 @@ and each family has sincere look-alikes (the insult word used about oneself, the
 polarity the other way, the words taken literally). Some labels are wrong, as on Quora: a few positives
 are marked sincere and a few sincere questions insincere. A competition already in input/ (real or demo)
 is never overwritten.
+
+The files take the configured competition's shape ([competition] of the configuration): its id column (whole
+numbers where numeric_ids says so), its target and prediction names, the question in its last text column, a
+word of it (or nothing) in each other text column, and its extra columns filled with a few values or left empty.
 """
 from __future__ import annotations
 
@@ -27,7 +31,7 @@ import pandas as pd
 
 from core.artifacts import write_csv
 from core.cli import entry_point
-from core.config import Config, load_config
+from core.config import Competition, Config, load_config
 from core.paths import input_dir
 
 TRAIN_ROWS, TEST_ROWS, POSITIVE_RATE, SEED = 4000, 1000, 0.06, 2018
@@ -214,11 +218,32 @@ def demo_competition(train_rows: int = TRAIN_ROWS, test_rows: int = TEST_ROWS, s
     return rows.assign(family=list(family), truth=truth) if families else rows
 
 
+PLACES = ["London", "Lagos", "Mumbai", "Toronto", "Sydney", "Berlin", "", "", ""]   # an extra column's values
+
+
+def in_columns(rows: pd.DataFrame, c: Competition, seed: int = SEED) -> pd.DataFrame:
+    """The demo's rows (qid, question_text, target) in the competition's columns: id, the other text columns and
+    the extra ones, the question in the last text column, then the target."""
+    rng = np.random.default_rng(seed)
+    n, texts = len(rows), rows["question_text"].tolist()
+    ids = np.sort(rng.choice(3 * n, size=n, replace=False)) + 1 if c.numeric_ids else rows["qid"]
+    *others, main = c.text_columns
+    table = {c.id: [str(i) for i in ids]}
+    table |= {col: [_word(rng, t) for t in texts] for col in others}          # a keyword, sometimes none
+    table |= {col: rng.choice(PLACES, size=n).tolist() for col in c.extra_columns}
+    return pd.DataFrame({**table, main: texts, c.target: rows["target"].to_numpy()})
+
+
+def _word(rng: np.random.Generator, text: str) -> str:
+    words = [w.strip("?,.:;!").lower() for w in text.split() if len(w) > 3]
+    return "" if rng.random() < 0.05 or not words else str(rng.choice(words))
+
+
 def has_competition(cfg: Config) -> bool:
     return any((input_dir() / name).exists() for name in (cfg.competition.train, cfg.competition.test))
 
 
-def write_demo(cfg: Config | None = None) -> bool:
+def write_demo(cfg: Config | None = None, train_rows: int = TRAIN_ROWS, test_rows: int = TEST_ROWS) -> bool:
     """The demo competition written into input/; False (nothing written) when input/ already holds one."""
     cfg = cfg or load_config()
     if has_competition(cfg):
@@ -226,11 +251,11 @@ def write_demo(cfg: Config | None = None) -> bool:
         return False
     from input.local_competition import split_competition
     c = cfg.competition
-    rows = demo_competition().rename(columns={"qid": c.id, "question_text": c.text, "target": c.target})
-    for name, table in split_competition(rows, cfg, TEST_ROWS / (TRAIN_ROWS + TEST_ROWS)).items():
+    rows = in_columns(demo_competition(train_rows, test_rows), c)
+    for name, table in split_competition(rows, cfg, test_rows / (train_rows + test_rows)).items():
         write_csv(input_dir() / name, table)
-    print(f"{input_dir()}: demo competition, {TRAIN_ROWS:,} train and {TEST_ROWS:,} test questions "
-          f"({rows[c.target].mean():.1%} positive); solution.csv holds the test labels")
+    print(f"{input_dir()}: demo competition in {c.slug}'s columns, {train_rows:,} train and {test_rows:,} test "
+          f"texts ({rows[c.target].mean():.1%} positive); solution.csv holds the test labels")
     return True
 
 

@@ -23,12 +23,16 @@ from core.paths import input_dir
 
 
 def split_competition(source: pd.DataFrame, cfg: Config, test_fraction: float) -> dict[str, pd.DataFrame]:
+    """The competition's four files from labelled rows: the id, text and extra columns the source has (in its
+    order), the target last in train.csv."""
     c = cfg.competition
+    kept = {c.id, *c.text_columns, *c.extra_columns}
+    features = [col for col in source.columns if col in kept]
     train, test = train_test_split(source, test_size=test_fraction, stratify=source[c.target],
                                    random_state=cfg.folds.seed)
     return {
-        c.train: train[[c.id, c.text, c.target]],
-        c.test: test[[c.id, c.text]],
+        c.train: train[[*features, c.target]],
+        c.test: test[features],
         c.sample_submission: test[[c.id]].assign(**{c.prediction: 0}),
         c.solution: test[[c.id, c.target]],
     }
@@ -53,7 +57,7 @@ def main(argv=None) -> None:
         raise PipelineError(f"TEST_FRACTION must be between 0 and 1, not {args.test_fraction}")
     cfg = load_config()
     c = cfg.competition
-    source = read_table(args.source.resolve(), [c.id, c.text, c.target])
+    source = read_table(args.source.resolve(), [c.id, *c.text_columns, c.target])
     labelled(source, cfg, args.source.name)  # validate first, so errors name the source's own rows
     tables = split_competition(source, cfg, args.test_fraction)
     refuse_to_overwrite(list(tables))

@@ -23,6 +23,7 @@ import io
 import json
 import os
 import re
+import time
 import zipfile
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from core.artifacts import read_json, write_json, write_text
 from core.config import Config, load_config
 from core.errors import PipelineError
 from core.paths import REPO, submit_dir
+from core.tables import config_files, resolved_text
 from submit.kernel_contents import (KAGGLE_MODEL_URL, built_in_kernel, kaggle_model_sources, kernel_models,
                                     kernel_vectors, model_handles, needed_modules, outside_files, to_attach)
 from submit.kernel_dataset import DATASET_MODULES, dataset_folder
@@ -190,14 +192,24 @@ def validate(folder: Path) -> dict:
 
 # ---------------------------------------------------------------- the script
 def code_bundle(cfg: Config) -> bytes:
-    """A zip of the project's package .py files and the configuration (as pipeline.toml); no tests, no data."""
+    """A zip of the project's package .py files and the configuration (as pipeline.toml, merged over its base
+    file if it names one); no tests, no data."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         for package in PACKAGES:
             for path in package_files(REPO / package):
                 z.write(path, path.relative_to(REPO).as_posix())
-        z.write(cfg.path, "pipeline.toml")
+        z.writestr(*config_entry(cfg))
     return buf.getvalue()
+
+
+def config_entry(cfg: Config) -> tuple[zipfile.ZipInfo, str]:
+    """The bundle's pipeline.toml: the configuration merged over its base files, dated like the newest of them
+    (as z.write dates a file), so the same files give the same bundle."""
+    newest = max(f.stat().st_mtime for f in config_files(cfg.path))
+    info = zipfile.ZipInfo("pipeline.toml", date_time=time.localtime(newest)[:6])
+    info.compress_type = zipfile.ZIP_DEFLATED
+    return info, resolved_text(cfg.path)
 
 
 def package_files(root: Path) -> list[Path]:

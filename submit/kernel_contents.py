@@ -7,11 +7,11 @@ plan (submit/plan.py).
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 
 from core.config import Config
 from core.errors import PipelineError
+from core.tables import read_tables
 from models.catalogue import modules_of, spec_of
 
 KAGGLE_MODEL_URL = re.compile(r"^https://www\.kaggle\.com/models/([^/]+)/([^/]+)/([^/]+)/([^/]+)/(\d+)/?$")
@@ -26,7 +26,7 @@ def kernel_models(cfg: Config) -> list[str]:
     if not cfg.default_blend:
         raise PipelineError(f"{cfg.path}: [ensemble] default is not set; the kernel submits that blend")
     cfg.blend(cfg.default_blend)
-    raw = tomllib.loads(cfg.path.read_text(encoding="utf-8"))["blends"][cfg.default_blend]["members"]
+    raw = read_tables(cfg.path)["blends"][cfg.default_blend]["members"]
     return [m for m in raw if m not in cfg.models or (cfg.models[m].enabled is not False
                                                       and (cfg.models[m].enabled != "gpu" or cfg.kaggle.enable_gpu))]
 

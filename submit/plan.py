@@ -73,12 +73,12 @@ def model_minutes(measured: dict | None, rows: tuple[int, int], k: int) -> float
 
 
 def competition_rows(cfg: Config) -> tuple[int, int]:
-    """Rows of input/ when the competition is there, else the real Quora size."""
+    """Rows of input/ when the competition is there, else [competition] rows, else the real Quora size."""
     files = [input_dir() / cfg.competition.train, input_dir() / cfg.competition.test]
     if all(f.is_file() for f in files):
         with open(files[0], "rb") as a, open(files[1], "rb") as b:
             return sum(1 for _ in a) - 1, sum(1 for _ in b) - 1
-    return QUORA_ROWS
+    return tuple(cfg.competition.rows) or QUORA_ROWS
 
 
 def make_plan(cfg: Config, rows: tuple[int, int] | None = None, throughputs: dict | None = None) -> Plan:

@@ -32,3 +32,20 @@ def test_the_demos_positives_come_from_signals_of_every_difficulty_with_some_lab
     wrong = (rows["target"] != rows["truth"]).mean()
     assert 0.002 < wrong < 0.02
     assert rows["question_text"].nunique() > 0.7 * len(rows)
+
+
+def test_the_demo_takes_the_configured_competitions_columns_and_numeric_ids(workspace):
+    from core.config import load_config
+    (workspace / "pipeline.toml").write_text((workspace / "pipeline.toml").read_text().replace(
+        'id = "qid"\ntext = "question_text"\ntarget = "target"\nprediction = "prediction"',
+        'id = "id"\ntext = ["keyword", "text"]\ntarget = "target"\nprediction = "target"\n'
+        'extra_columns = ["location"]\nnumeric_ids = true'))
+    demo.write_demo(load_config(), train_rows=200, test_rows=50)
+    read = {name: pd.read_csv(workspace / "input" / f"{name}.csv", keep_default_na=False)
+            for name in ("train", "test", "sample_submission", "solution")}
+    assert list(read["train"].columns) == ["id", "keyword", "location", "text", "target"]
+    assert list(read["test"].columns) == ["id", "keyword", "location", "text"]
+    assert list(read["sample_submission"].columns) == ["id", "target"]
+    assert read["train"]["id"].dtype.kind == "i" and read["test"]["id"].tolist() == read["solution"]["id"].tolist()
+    assert (read["train"]["keyword"] == "").any() and (read["train"]["location"] == "").any()   # some missing
+    assert read["train"]["text"].str.contains("?", regex=False).all()                         # the question

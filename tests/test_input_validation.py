@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from conftest import write_competition
-from core.data import load_train
+from core.data import load_test, load_train
 from core.paths import REPO
 from folds import make_folds
 
@@ -271,3 +271,51 @@ def test_a_quoted_newline_stays_inside_its_text(competition):
     path = competition / "train.csv"
     path.write_bytes(quoted_newline(path.read_bytes()))
     assert load_train().texts[1].startswith("how do I\nfix my")
+
+
+# ---- text from several columns: one text a row, combined in core.data, which every stage reads
+TWEETS_TRAIN = """id,keyword,location,text,target
+1,fire,,Forest fire near La Ronge,1
+2,,Paris,All residents asked to shelter,1
+3,NA,,What a goal,0
+4,flood,,,1
+5,,,nan,0
+"""
+
+
+@pytest.fixture
+def tweets(workspace):
+    """A competition whose text is two columns, keyword and text; rows with a missing value in either."""
+    edit(workspace / "pipeline.toml", 'id = "qid"\ntext = "question_text"', 'id = "id"\ntext = ["keyword", "text"]')
+    inp = workspace / "input"
+    inp.mkdir()
+    (inp / "train.csv").write_text(TWEETS_TRAIN)
+    (inp / "test.csv").write_text("id,keyword,location,text\n6,storm,,Storm in the bay\n7,flood\n")   # 7: cut short
+    (inp / "sample_submission.csv").write_text("id,prediction\n6,0\n7,0\n")
+    return inp
+
+
+def test_text_columns_combine_into_one_text_leaving_a_missing_value_out(tweets):
+    assert list(load_train().texts) == ["fire Forest fire near La Ronge", "All residents asked to shelter",
+                                        "NA What a goal", "flood", "nan"]   # 'NA', 'nan' as written: texts
+    assert list(load_test().texts) == ["storm Storm in the bay", "flood"]
+
+
+def test_a_text_template_fills_a_missing_value_with_nothing(tweets, workspace):
+    edit(workspace / "pipeline.toml", 'text = ["keyword", "text"]',
+         'text = ["keyword", "text"]\ntext_template = "{keyword}: {text}"')
+    assert list(load_train().texts) == ["fire: Forest fire near La Ronge", ": All residents asked to shelter",
+                                        "NA: What a goal", "flood: ", ": nan"]
+    assert list(load_test().texts) == ["storm: Storm in the bay", "flood: "]
+
+
+def test_a_row_with_every_text_column_empty_is_refused_naming_the_columns(tweets, workspace, capsys):
+    edit(tweets / "test.csv", "6,storm,,Storm in the bay", "6,,Paris,")
+    assert_refused(capsys, workspace, "test.csv: empty or missing text (every one of keyword, text) in row(s) 1",
+                   "(id '6')", "fill in the text or drop the row")
+
+
+def test_a_missing_text_column_is_named_with_the_fix(tweets, workspace, capsys):
+    edit(tweets / "test.csv", "id,keyword,", "id,tag,")
+    assert_refused(capsys, workspace, "test.csv: missing column(s) ['keyword']",
+                   "set the column name in the [competition] table")

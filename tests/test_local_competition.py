@@ -38,3 +38,19 @@ def test_an_existing_competition_is_never_overwritten(workspace, source, capsys)
     with pytest.raises(SystemExit):
         local_competition.main(["--source", str(source)])
     assert "already holds" in capsys.readouterr().err
+
+
+def test_the_split_keeps_the_configured_text_and_extra_columns(workspace):
+    config = workspace / "pipeline.toml"
+    config.write_text(config.read_text().replace(
+        'id = "qid"\ntext = "question_text"\ntarget = "target"\nprediction = "prediction"',
+        'id = "id"\ntext = ["keyword", "text"]\ntarget = "target"\nprediction = "target"\nextra_columns = ["location"]'))
+    rows = questions(40).rename(columns={"qid": "id", "question_text": "text"})
+    rows = rows.assign(keyword="fire", location="", note="not configured")[["id", "keyword", "location", "text",
+                                                                           "note", "target"]]
+    rows.to_csv(workspace / "labelled.csv", index=False)
+    local_competition.main(["--source", str(workspace / "labelled.csv")])
+    header = {name: list(pd.read_csv(workspace / "input" / f"{name}.csv").columns)
+              for name in ("train", "test", "sample_submission")}
+    assert header == {"train": ["id", "keyword", "location", "text", "target"],
+                      "test": ["id", "keyword", "location", "text"], "sample_submission": ["id", "target"]}

@@ -110,3 +110,15 @@ def test_a_changed_train_set_checks_the_folds_first(built):
     train.write_text(train.read_text().replace("today?", "today??", 1))
     again = make("folds", env=dict(os.environ))
     assert ran(again) == ["folds.make_folds"]
+
+
+def test_make_reruns_folds_when_the_configurations_base_file_changes(workspace):
+    write_competition(workspace)
+    (workspace / "pipeline.toml").rename(workspace / "base.toml")
+    (workspace / "pipeline.toml").write_text('base = "base.toml"\n')
+    env = dict(os.environ)
+    assert make("folds", env=env).returncode == 0
+    later = (workspace / "folds" / "folds.csv").stat().st_mtime + 10
+    os.utime(workspace / "base.toml", (later, later))
+    again = make("folds", env=env)
+    assert "Nothing to be done" not in again.stdout and "folds: up to date" in again.stdout

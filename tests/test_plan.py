@@ -41,3 +41,9 @@ def test_the_kernel_refuses_a_plan_that_does_not_fit(workspace, monkeypatch):
 def test_a_model_without_any_measurement_cannot_be_judged(workspace):
     p = plan.make_plan(load_config(), (600, 300), {"CPU": {**MEASURED["CPU"], "models": {}}})
     assert p.total is None and not p.fits
+
+
+def test_without_the_competition_in_input_the_plan_takes_its_configured_rows(workspace):
+    from core.paths import REPO
+    assert plan.competition_rows(load_config(REPO / "disaster-tweets.toml")) == (7613, 3263)
+    assert plan.competition_rows(load_config()) == plan.QUORA_ROWS          # none configured: Quora's size

@@ -132,7 +132,7 @@ def prepare_modules(workspace):
             to_build.append(name)
         else:
             sys.exit(f"error: module {name!r} ({builder}) is not attached: `make kernel-dataset` and upload it as a "
-                     f"Kaggle dataset, add it to dataset_sources in [kaggle] of pipeline.toml, and run `make kernel` "
+                     f"Kaggle dataset, add it to dataset_sources in [kaggle] of the configuration, and run `make kernel` "
                      f"again")
     return to_build
 
