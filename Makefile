@@ -42,7 +42,7 @@ BLENDS  = $(call show,blends)
 CONFIG_FILES := $(or $(call show,config-files),$(CONFIG))
 BLEND  ?= $(call show,default-blend)
 
-.PHONY: help setup doctor plan data demo local-competition folds modules module train clean-model ensemble \
+.PHONY: help setup doctor plan data demo local-competition folds modules module train predict clean-model ensemble \
         submit leaderboard report kaggle-submit kaggle-status kaggle-leaderboard kernel kernel-push kernel-submit \
         kernel-status kernel-output kernel-dataset kernel-dataset-upload kernel-standins tensorboard test bench clean \
         ALWAYS
@@ -102,6 +102,10 @@ train: $(STAMP) ## Train every enabled model on every fold, or MODELS=a,b only: 
 	$(MAKE) $(foreach m,$(MODELS),$(W)/models/$(m)/metrics.json)
 $(W)/models/%/metrics.json: $(FOLDS) $(CONFIG_FILES) $(TEST) | $(STAMP)
 	$(PY) -m models.train --model $*
+
+predict: $(STAMP) ## A new test set (Kaggle's stage 2): the trained models' fold models predict it, the blends score it, the submission follows; nothing trains
+	$(PY) -m models.train --predict-only $(addprefix --model ,$(MODELS))
+	$(MAKE) submit
 
 clean-model: ## Delete one model's artifacts so it retrains: MODEL=name
 	@test -n "$(MODEL)" || { echo "usage: make clean-model MODEL=name" >&2; exit 2; }

@@ -107,8 +107,9 @@ class Result:
         return read_scores(self.folder / f"{split}.npy", n, f"rebuild it: {rebuild_hint(self.kind, self.name)}")
 
 
-def read_scores(path: Path, n: int, fix: str) -> np.ndarray:
-    """Scores saved as .npy, as float64, checked: readable whole, one per row, finite, in [0, 1]."""
+def read_scores(path: Path, n: int | None, fix: str) -> np.ndarray:
+    """Scores saved as .npy, as float64, checked: readable whole, one per row (of `n`, where given), finite, in
+    [0, 1]."""
     s = read_npy(path, fix, rows=n).astype(np.float64).ravel()
     bad = np.flatnonzero(~np.isfinite(s) | (s < 0) | (s > 1))
     if len(bad):
@@ -117,14 +118,18 @@ def read_scores(path: Path, n: int, fix: str) -> np.ndarray:
     return s
 
 
-def damaged(folder: Path, n_train: int, n_test: int, json_files: tuple[str, ...] = ("metrics.json",)) -> str | None:
-    """Why a finished model's or blend's artifacts cannot be used (a JSON file unreadable, oof.npy or test.npy cut
-    short, of another length or holding no scores), or None: its stage then makes them again."""
+def damaged(kind: str, folder: Path, n_train: int, test: Split, json_files: tuple[str, ...] = ()) -> str | None:
+    """Why a finished model's or blend's artifacts cannot be used (metrics.json or a JSON file of `json_files`
+    unreadable, oof.npy or test.npy cut short, of another length than the rows they predict, holding no scores),
+    or None: its stage then makes them again. (A test.npy made for another test set is no damage: it is
+    predicted anew.)"""
     try:
         for name in json_files:
             read_json(folder / name)
+        result = _result(kind, folder)
         read_scores(folder / "oof.npy", n_train, "")
-        read_scores(folder / "test.npy", n_test, "")
+        read_scores(folder / "test.npy", len(test) if result.test_fingerprint == texts_fingerprint(test.texts)
+                    else None, "")
     except PipelineError as e:
         return str(e)
     return None

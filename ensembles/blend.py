@@ -33,7 +33,7 @@ import numpy as np
 from scipy.optimize import minimize
 from sklearn.linear_model import LogisticRegression
 
-from core.artifacts import dict_fingerprint, file_fingerprint, read_json, write_bytes, write_json, write_npy
+from core.artifacts import file_fingerprint, read_json, write_bytes, write_json, write_npy
 from core.claim import claim
 from core.cli import entry_point
 from core.config import BlendSpec, Config, load_config, runs_here
@@ -159,6 +159,18 @@ METHODS: dict[str, Callable[..., Fitted]] = {"mean": fit_mean, "rank_mean": fit_
                                              "caruana": fit_caruana}
 
 
+def restore(method: str, params: dict, P: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """A fitted blend's `predict` again, from what weights.json records (and, for rank_mean, the members' OOF
+    scores its rank space is made of): a new test set is scored without fitting anything anew."""
+    if method == "stacking":
+        models = [(np.asarray(m["coef"]), float(m["intercept"])) for m in params["fold_models"]]
+        return lambda X: np.mean([1 / (1 + np.exp(-(_logits(X) @ coef + b))) for coef, b in models], axis=0)
+    if method == "rank_mean":
+        return fit_rank_mean(P, None, None, None).predict
+    weights = np.asarray(params["weights"], dtype=np.float64)
+    return lambda X: X @ weights
+
+
 # ---- members ------------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -168,7 +180,8 @@ class Members:
     test: np.ndarray              # (n_test, members) float64
     folds_fingerprint: str
     test_fingerprint: str         # the test set they all predict: the competition's
-    artifacts: dict               # member -> fingerprint of its metrics.json, oof.npy and test.npy
+    oof_prints: dict              # member -> fingerprint of its oof.npy: what a fit depends on
+    test_prints: dict             # member -> fingerprint of its test.npy: what the blend's test.npy depends on
 
 
 def check_spec(spec: BlendSpec, cfg: Config) -> None:
@@ -188,9 +201,10 @@ def load_members(spec: BlendSpec, train: Split, test: Split) -> Members:
     fingerprint = _shared_fingerprint(spec, results)
     oof = np.stack([r.scores("oof", len(train)) for r in results], axis=1)
     test_scores = np.stack([r.test_scores(test) for r in results], axis=1)
-    artifacts = {m: dict_fingerprint([file_fingerprint(model_dir(m) / f)
-                                      for f in ("metrics.json", "oof.npy", "test.npy")]) for m in spec.members}
-    return Members(tuple(spec.members), oof, test_scores, fingerprint, texts_fingerprint(test.texts), artifacts)
+    prints = {split: {m: file_fingerprint(model_dir(m) / f"{split}.npy") for m in spec.members}
+              for split in ("oof", "test")}
+    return Members(tuple(spec.members), oof, test_scores, fingerprint, texts_fingerprint(test.texts),
+                   prints["oof"], prints["test"])
 
 
 def _shared_fingerprint(spec: BlendSpec, results: list[Result]) -> str:
@@ -240,11 +254,17 @@ def blend_metrics(spec: BlendSpec, members: Members, fitted: Fitted, y, fold, te
     fit = METHODS[spec.method]
     scoring = score_section(metric, y, fitted.oof, fold,
                             refit=lambda k: nested_scores(fit, members.oof, y, fold, k, metric))
-    threshold = scoring["threshold"]
     return {**identity(spec, members, metric), "blend": spec.name, "method": spec.method,
             "members": list(members.names), **scoring,
             "score_space": "rank" if spec.method == "rank_mean" else "probability",   # rank: log loss means little
             "member_scores": member_scores(members, y, fold, metric),
+            **test_section(members, test32, scoring["threshold"])}
+
+
+def test_section(members: Members, test32: np.ndarray, threshold: float | None) -> dict:
+    """What metrics.json says of the blend's test predictions: the test set and member predictions they come
+    from, and how many are positive at the threshold."""
+    return {"test_fingerprint": members.test_fingerprint, "member_tests": members.test_prints,
             "test": {"n": int(len(test32)),
                      "predicted_positive": None if threshold is None else int((test32 >= threshold).sum())}}
 
@@ -252,11 +272,11 @@ def blend_metrics(spec: BlendSpec, members: Members, fitted: Fitted, y, fold, te
 # ---- artifacts ----------------------------------------------------------------------------------------------
 
 def identity(spec: BlendSpec, members: Members, metric) -> dict:
-    """What a finished blend was made from; the same identity means the same artifacts."""
+    """What a finished blend's fit was made from; the same identity means the same fit. (Its test predictions
+    follow the members' test predictions: a new test set is scored with the fit it has.)"""
     return {"spec": {"name": spec.name, "method": spec.method, "members": list(spec.members),
                      "settings": SETTINGS},
-            "folds_fingerprint": members.folds_fingerprint, "metric": metric.name,
-            "test_fingerprint": members.test_fingerprint, "member_artifacts": members.artifacts}
+            "folds_fingerprint": members.folds_fingerprint, "metric": metric.name, "member_oof": members.oof_prints}
 
 
 def plot_curves(folder, y, curves: dict[str, np.ndarray], threshold: float | None) -> list[str]:
@@ -299,11 +319,15 @@ def run_blend(name: str, cfg: Config | None = None) -> dict:
     y, fold = train.target.astype(np.int64), load_folds(train, cfg)
     members = load_members(spec, train, test)
     folder = ensemble_dir(name)
-    if not claim(folder, identity(spec, members, metric), "metrics.json",
-                 f"Restore its [blends.{name}] table",
-                 derived=("member_artifacts", "metric", "test_fingerprint")):
-        if not (why := damaged(folder, len(train), len(test), ("metrics.json", "weights.json"))):
-            return read_json(folder / "metrics.json")
+    # member_artifacts, test_fingerprint: what blends of an earlier version were stamped with
+    if not claim(folder, identity(spec, members, metric), "metrics.json", f"Restore its [blends.{name}] table",
+                 derived=("member_oof", "metric", "member_artifacts", "test_fingerprint")):
+        if not (why := damaged("blend", folder, len(train), test, ("weights.json",))):
+            metrics = read_json(folder / "metrics.json")
+            if (metrics.get("test_fingerprint"), metrics.get("member_tests")) == (members.test_fingerprint,
+                                                                                   members.test_prints):
+                return metrics
+            return predict_test(folder, spec, members, metrics)
         print(f"{folder}: {why}; fitting it again", flush=True)
     start, started = time.time(), utc_now()
     fitted = METHODS[spec.method](members.oof, y, fold, metric)
@@ -320,6 +344,20 @@ def run_blend(name: str, cfg: Config | None = None) -> dict:
     metrics["wall_seconds"] = round(time.time() - start, 2)
     metrics["run"] = run_record(cfg, {f"blends.{name}": asdict(spec)}, "CPU", started)  # numpy only
     write_json(folder / "metrics.json", metrics)           # last: the "done" marker
+    return metrics
+
+
+def predict_test(folder, spec: BlendSpec, members: Members, metrics: dict) -> dict:
+    """A finished blend's test predictions from its members' new ones, with the fit it has (weights, stacker,
+    threshold): a new test set scored, nothing fitted anew."""
+    start = time.time()
+    params = read_json(folder / "weights.json", "fit the blend again: make ensemble")
+    test32 = np.asarray(restore(spec.method, params, members.oof)(members.test), dtype=np.float32)
+    write_npy(folder / "test.npy", test32)
+    metrics = {**metrics, **test_section(members, test32, metrics["threshold"]),
+               "predict_seconds": round(time.time() - start, 2)}
+    write_json(folder / "metrics.json", metrics)           # last: the "done" marker
+    print(f"{folder}: the members' new test predictions scored with the blend's fit", flush=True)
     return metrics
 
 

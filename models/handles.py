@@ -6,10 +6,10 @@ so a second run is offline), or a path to a SavedModel folder. An entry with a l
 feeds their embeddings, side by side, into one head.
 
 A module is loaded once per process and distribution strategy (some ten seconds for a transformer; under a
-MirroredStrategy's scope its variables are mirrored on every replica), with its variables' pretrained values
-kept aside:
-`frozen(path)` gives it at those values for embedding passes, `for_training(path)` puts them back before a
-fold trains them. A folder that cannot be loaded (half copied, damaged) is refused naming it and the fix.
+MirroredStrategy's scope its variables are mirrored on every replica): `frozen(path)` for computing with (embedding
+passes, tokenizing), and a second copy, `for_training(path)`, whose variables are put back at their pretrained
+values before each fold trains them (a process that only embeds, or only trains, loads one). A folder that cannot
+be loaded (half copied, damaged) is refused naming it and the fix.
 """
 from __future__ import annotations
 
@@ -83,20 +83,19 @@ def module_fingerprint(module_path: str) -> str:
 class Loaded:
     module: object
     pretrained: list[np.ndarray]    # its variables' values as loaded
-    trained: bool = False           # a fold may have moved them
 
 
-LOADED: dict[tuple[str, int], Loaded] = {}     # (path, the strategy it was loaded under) -> the module
+LOADED: dict[tuple[str, int, bool], Loaded] = {}   # (path, the strategy it was loaded under, for training) -> it
 
 
-def _load(path: str) -> Loaded:
+def _load(path: str, training: bool) -> Loaded:
     import tensorflow as tf
     strategy = tf.distribute.get_strategy()      # the one whose scope the caller is in (else the default)
-    key = (path, id(strategy))
+    key = (path, id(strategy), training)
     if key not in LOADED:
         with strategy.scope():
             module = _read(path)
-        LOADED[key] = Loaded(module, [v.numpy() for v in module.variables])
+        LOADED[key] = Loaded(module, [v.numpy() for v in module.variables] if training else [])
     return LOADED[key]
 
 
@@ -114,22 +113,14 @@ def _read(path: str):
 
 
 def frozen(path: str):
-    """The module at `path` (loaded once per process) with its pretrained weights, for computing with."""
-    loaded = _load(str(path))
-    if loaded.trained:
-        _restore(loaded)
-    return loaded.module
+    """The module at `path` (loaded once per process), for computing with: nothing ever trains this copy."""
+    return _load(str(path), training=False).module
 
 
 def for_training(path: str):
-    """The module at `path` at its pretrained weights, for a fold to train (a fold before may have moved them)."""
-    loaded = _load(str(path))
-    _restore(loaded)
-    loaded.trained = True
-    return loaded.module
-
-
-def _restore(loaded: Loaded) -> None:
+    """The training copy of the module at `path` (loaded once per process), its variables put back at their
+    pretrained values: a fold before may have trained them."""
+    loaded = _load(str(path), training=True)
     for variable, value in zip(loaded.module.variables, loaded.pretrained):
         variable.assign(value)
-    loaded.trained = False
+    return loaded.module

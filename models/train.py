@@ -1,6 +1,7 @@
 """Train catalogue models on every fold: out-of-fold predictions for train, fold-averaged ones for test.
 
     python -m models.train --model NAME [--model NAME ...]     (make train: every enabled model)
+    python -m models.train --predict-only [--model NAME ...]  (make predict: a new test set, nothing trained)
 
 Per model, in models/<model>/: stamp.json (what it is made from), fold<k>/ (predictions, weights,
 history, TensorBoard logs, done.json), then oof.npy, test.npy and, last, metrics.json (core.results'
@@ -136,9 +137,9 @@ def earlier_test_set(out: Path) -> str | None:
         return None
 
 
-def train_model(spec: ModelSpec, cfg: Config, n_jobs: int) -> dict | None:
+def train_model(spec: ModelSpec, cfg: Config, n_jobs: int, predict_only: bool = False) -> dict | None:
     """Every unfinished fold of one model, the test set predicted by every fold that predicted another, then its
-    artifacts; None when it was up to date."""
+    artifacts; None when it was up to date. predict_only: a fold left to train is refused, not trained."""
     out = model_dir(spec.name)
     train, test = load_competition(cfg)
     fold = load_folds(train, cfg)
@@ -146,7 +147,7 @@ def train_model(spec: ModelSpec, cfg: Config, n_jobs: int) -> dict | None:
     stamp, test_set, earlier = stamp_for(kind), texts_fingerprint(test.texts), earlier_test_set(out)
     finished = not claim(out, stamp, "metrics.json", f"Rebuild it with `make clean-model MODEL={spec.name}`",
                          upgrade=lambda old: upgrade_stamp(old, cfg))
-    if finished and (why := damaged(out, len(train), len(test))):
+    if finished and (why := damaged("model", out, len(train), test)):
         print(f"{out}: {why}; assembling it again from its folds", flush=True)
         (out / "metrics.json").unlink()          # unfinished again: it resumes below
         finished = False
@@ -160,6 +161,9 @@ def train_model(spec: ModelSpec, cfg: Config, n_jobs: int) -> dict | None:
             assemble(kind, out, fold, stamp, _kept(metrics), metrics.get("run") or run_of(kind, metrics.get("devices"),
                                                                                          None))
         return None
+    if todo and predict_only:
+        raise PipelineError(f"{out}: folds {todo} are not trained; `make predict` only predicts with finished "
+                            f"models: `make train MODELS={spec.name}` trains them")
     started, device = utc_now(), kind.device()
     jobs = {k: FoldData(k, np.flatnonzero(fold != k), np.flatnonzero(fold == k), out / f"fold{k}",
                         f"{spec.name} fold {k}") for k in range(cfg.folds.k)}
@@ -198,12 +202,14 @@ def _at(threshold: float | None) -> str:
     return "" if threshold is None else f" at threshold {threshold:.3f}"
 
 
-def train_models(names: list[str] | None, cfg: Config, n_jobs: int = 1, backend: str | None = None) -> dict:
+def train_models(names: list[str] | None, cfg: Config, n_jobs: int = 1, backend: str | None = None,
+                 predict_only: bool = False) -> dict:
     """The named models (None: every enabled one), their folds run on `backend` (models.backends: loky, dask),
-    then the training-curves figure; {model: its metrics, or None when it was up to date}."""
+    then the training-curves figure; {model: its metrics, or None when it was up to date}. predict_only: only
+    a new test set predicted, nothing trained (a model with folds left to train is refused)."""
     chosen = specs(cfg, names)
     with fold_backend(backend, n_jobs):
-        done = {spec.name: train_model(spec, cfg, n_jobs) for spec in chosen}
+        done = {spec.name: train_model(spec, cfg, n_jobs, predict_only) for spec in chosen}
     from models.curves import plot_training_curves
     plot_training_curves(cfg)
     return done
@@ -213,8 +219,11 @@ def train_models(names: list[str] | None, cfg: Config, n_jobs: int = 1, backend:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", action="append", help="a catalogue name (repeatable); default: every enabled model")
+    parser.add_argument("--predict-only", action="store_true",
+                        help="only predict a new test set with the finished models' fold models; train nothing")
     args = parser.parse_args(argv)
-    train_models(args.model, load_config(), int(os.environ.get("N_JOBS") or 1), os.environ.get("BACKEND"))
+    train_models(args.model, load_config(), int(os.environ.get("N_JOBS") or 1), os.environ.get("BACKEND"),
+                 args.predict_only)
 
 
 if __name__ == "__main__":

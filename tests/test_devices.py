@@ -1,34 +1,16 @@
 """models.devices and the GPU path on a CPU: DEVICES=cpu:2 runs every training path under MirroredStrategy."""
 import json
-import os
 import platform
-import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from conftest import small_config, write_competition, write_vectors
+from conftest import EVERY_KIND, every_kind_workspace, run_stage, write_vectors
 from core.errors import PipelineError
 from core.paths import REPO
 from models.devices import describe, parse_devices, parse_precision
-
-# one model of each training path; the tiny MPNet-layout module (random weights) for partial and full fine-tuning
-PATHS = ["tfidf-lr", "tiny-frozen", "tiny-tokens", "tiny-tuned", "tiny-mpnet-partial", "tiny-mpnet-full"]
-TINY_MPNET = """
-[models.tiny-mpnet-partial]
-handle = "{module}"
-output_dim = 8
-trainable = true
-trainable_layers = 1
-
-[models.tiny-mpnet-full]
-kind = "full"
-handle = "{module}"
-output_dim = 8
-trainable = true
-"""
 
 
 def test_devices_are_tensorflows_choice_unless_asked():
@@ -92,41 +74,22 @@ def test_device_set_up_has_malloc_reuse_freed_buffers_even_after_tensorflows_gen
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, tiny_mpnet):
-    """The small competition (2 folds) trained twice, at once, each in its own process: on two logical CPU
-    devices in mixed precision, and on one device in float32. Returns {setting: workspace}."""
-    base = tmp_path_factory.mktemp("base")
-    (base / "pipeline.toml").write_text(small_config(k=2) + TINY_MPNET.format(module=tiny_mpnet))
-    write_competition(base)
-    write_vectors(base / "vectors.txt")
-    env = {**os.environ, "PIPELINE_ROOT": str(base), "CONFIG": str(base / "pipeline.toml")}
-    for var in ("FORCE", "DEVICES", "PRECISION"):
-        env.pop(var, None)
-    for stage in (["folds.make_folds"], ["models.modules.build"]):
-        subprocess.run([sys.executable, "-m", *stage], cwd=REPO, env=env, check=True, capture_output=True)
-    runs = {}
-    for setting, extra in (("mirrored", {"DEVICES": "cpu:2", "PRECISION": "mixed_float16"}), ("single", {})):
-        root = tmp_path_factory.mktemp(setting)
-        shutil.copytree(base, root, dirs_exist_ok=True)
-        run_env = {**env, "PIPELINE_ROOT": str(root), "CONFIG": str(root / "pipeline.toml"), **extra}
-        args = [a for m in PATHS for a in ("--model", m)]
-        log = open(root / "train.log", "w")
-        runs[setting] = (root, log, subprocess.Popen([sys.executable, "-m", "models.train", *args], cwd=REPO,
-                                                     env=run_env, stdout=log, stderr=subprocess.STDOUT))
-    for root, log, proc in runs.values():
-        code = proc.wait()
-        log.close()
-        assert code == 0, (root / "train.log").read_text()[-3000:]
-    return {setting: root for setting, (root, _, _) in runs.items()}
+def trained(tmp_path_factory, tiny_mpnet, every_kind):
+    """The small competition (2 folds) trained on two logical CPU devices in mixed precision, beside the shared
+    one trained on one device in float32. Returns {setting: workspace}."""
+    root = every_kind_workspace(tmp_path_factory.mktemp("mirrored"), tiny_mpnet)
+    run_stage(root, "models.train", *[a for m in EVERY_KIND for a in ("--model", m)], DEVICES="cpu:2",
+              PRECISION="mixed_float16")
+    return {"mirrored": root, "single": every_kind}
 
 
-@pytest.mark.parametrize("name", PATHS[1:])
+@pytest.mark.parametrize("name", EVERY_KIND[1:])
 def test_metrics_record_the_strategy_replicas_and_precision(trained, name):
     devices = json.loads((trained["mirrored"] / "models" / name / "metrics.json").read_text())["devices"]
     assert (devices["strategy"], devices["replicas"], devices["precision"]) == ("MirroredStrategy", 2, "mixed_float16")
 
 
-@pytest.mark.parametrize("name", PATHS)
+@pytest.mark.parametrize("name", EVERY_KIND)
 def test_two_replicas_in_mixed_precision_predict_like_one_device_in_float32(trained, name):
     mirrored, single = (np.load(trained[s] / "models" / name / "oof.npy") for s in ("mirrored", "single"))
     assert np.isfinite(mirrored).all() and mirrored.shape == single.shape == (60,)

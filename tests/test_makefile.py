@@ -122,3 +122,16 @@ def test_make_reruns_folds_when_the_configurations_base_file_changes(workspace):
     os.utime(workspace / "base.toml", (later, later))
     again = make("folds", env=env)
     assert "Nothing to be done" not in again.stdout and "folds: up to date" in again.stdout
+
+
+def test_a_replaced_test_set_is_predicted_blended_and_submitted_by_make_submit_without_training(built):
+    import pandas as pd
+    test = pd.read_csv(built / "input" / "test.csv").iloc[3:]
+    test.assign(question_text=test["question_text"] + " now").to_csv(built / "input" / "test.csv", index=False)
+    test[["qid"]].assign(prediction=0).to_csv(built / "input" / "sample_submission.csv", index=False)
+    again = make("submit", env=dict(os.environ))
+    assert again.returncode == 0, again.stderr
+    assert ran(again) == ["models.train", "ensembles.blend", "submit.make_submission"]
+    assert "its saved models of folds [0, 1, 2] predict it" in again.stdout and "own best threshold" not in again.stdout
+    submitted = pd.read_csv(built / "submit" / "mean.csv", dtype=str)
+    assert submitted["qid"].tolist() == test["qid"].tolist()
