@@ -163,7 +163,7 @@ kernel-dataset-upload: $(STAMP) ## Create (or version) that dataset on Kaggle [N
 	$(PY) -m submit.kernel dataset --upload --notes "$(NOTES)"
 
 kernel-standins: $(STAMP) ## For running here only: GloVe 6B 50-d written where the competition's embeddings go
-	$(PY) -m tests.benchmarks.kernel_standins
+	$(PY) -m input.standins
 
 tensorboard: $(STAMP) ## Serve the training logs on 127.0.0.1
 	$(VENV)/bin/tensorboard --logdir "$(W)/models" --host 127.0.0.1

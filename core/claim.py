@@ -25,11 +25,7 @@ PREVIOUS = "previous"
 MOVING = ".previous.moving"      # the contents on their way to previous/, while a rebuild moves them
 
 
-def force() -> bool:
-    return os.environ.get("FORCE") == "1"
-
-
-def claim(folder: Path, identity: dict, done: str, rebuild: str, derived: tuple[str, ...] = (),
+def claim(folder: Path, identity: dict, done: str, rebuild: str, force: bool, derived: tuple[str, ...] = (),
           clear: bool = True, upgrade=None) -> bool:
     """True to build into `folder` (its stamp now says `identity`); False when it is finished from it.
 
@@ -49,7 +45,7 @@ def claim(folder: Path, identity: dict, done: str, rebuild: str, derived: tuple[
     try:
         old = read_json(stamp_file, f"{rebuild}, or set FORCE=1 to rebuild it") if stamp_file.exists() else None
     except PipelineError:
-        if not force():
+        if not force:
             raise
         old = {"stamp.json": "unreadable"}
     if upgrade and old is not None:
@@ -65,7 +61,7 @@ def claim(folder: Path, identity: dict, done: str, rebuild: str, derived: tuple[
         kept = [k for k in changed if k not in derived]
         if not kept and old is not None:
             print(f"{folder}: its inputs ({', '.join(changed)}) changed, rebuilding", flush=True)
-        elif not force():
+        elif not force:
             what = ", ".join(kept) if old is not None else "unrecorded identity (no stamp.json)"
             raise PipelineError(f"{folder} was made from a different {what}; its results would be mixed with "
                                 f"new ones. {rebuild}, or set FORCE=1 to rebuild it")

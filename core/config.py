@@ -6,15 +6,11 @@ model is one table). Every artifact records the spec it was made from.
 """
 from __future__ import annotations
 
-import dataclasses
-import os
 import string
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 from core.errors import PipelineError
-from core.paths import REPO
 from core.schema import build, setting
 from core.tables import read_tables
 
@@ -151,8 +147,9 @@ class Config:
             raise PipelineError(f"{self.path}: no model named {name!r}; known models: {', '.join(self.models)}")
         return self.models[name]
 
-    def enabled_models(self) -> list[ModelTable]:
-        return [m for m in self.models.values() if runs_here(m)]
+    def enabled_models(self, gpu: bool) -> list[ModelTable]:
+        """The models that run on this machine (`gpu`: it trains on a GPU, core.run.Run.gpu)."""
+        return [m for m in self.models.values() if runs_here(m, gpu)]
 
     def blend(self, name: str) -> BlendSpec:
         if name not in self.blends:
@@ -160,42 +157,13 @@ class Config:
         return self.blends[name]
 
 
-def gpu_present() -> bool:
-    """Whether training here runs on a GPU: TensorFlow sees one and DEVICES does not ask for the CPU.
-
-    The driver is checked first, so that make's calls on a CPU machine never import TensorFlow; where a
-    driver is, TensorFlow is asked, since it may lack the CUDA libraries (`make doctor` says why).
-    """
-    gpus = Path("/proc/driver/nvidia/gpus")
-    asked_for_cpu = os.environ.get("DEVICES", "").strip().lower().startswith("cpu")
-    if asked_for_cpu or not (gpus.is_dir() and any(gpus.iterdir())):
-        return False
-    return _tensorflow_sees_a_gpu()
+def runs_here(spec: ModelTable, gpu: bool) -> bool:
+    """Whether a model runs on this machine: enabled, or enabled = "gpu" where training runs on a GPU."""
+    return spec.enabled is True or (spec.enabled == "gpu" and gpu)
 
 
-@lru_cache(maxsize=1)
-def _tensorflow_sees_a_gpu() -> bool:
-    import tensorflow as tf
-    return bool(tf.config.list_physical_devices("GPU"))
-
-
-def runs_here(spec: ModelTable) -> bool:
-    return spec.enabled is True or (spec.enabled == "gpu" and gpu_present())
-
-
-def _without_gpu_only(blend: BlendSpec, models: dict[str, ModelTable]) -> BlendSpec:
-    """A blend's members that need a GPU are left out on a machine without one, so one blend serves both."""
-    members = tuple(m for m in blend.members if not (m in models and not runs_here(models[m])
-                                                     and models[m].enabled == "gpu"))
-    return dataclasses.replace(blend, members=members)
-
-
-def config_path() -> Path:
-    return Path(os.environ.get("CONFIG") or REPO / "pipeline.toml").resolve()
-
-
-def load_config(path: Path | str | None = None) -> Config:
-    path = Path(path) if path else config_path()
+def load_config(path: Path | str) -> Config:
+    path = Path(path)
     raw = read_tables(path)                           # merged over its base file's tables, if it names one
     models = {n: build(ModelTable, {"name": n, "table": {k: v for k, v in t.items() if k != "enabled"},
                                     **({"enabled": t["enabled"]} if "enabled" in t else {})}, path, f"[models.{n}]")
@@ -218,7 +186,7 @@ def load_config(path: Path | str | None = None) -> Config:
         modules={n: ModuleSpec(name=n, builder=_require(t, "builder", path, f"[modules.{n}]"),
                                options={k: v for k, v in t.items() if k != "builder"})
                  for n, t in raw.get("modules", {}).items()},
-        blends={n: _without_gpu_only(blend, models) for n, blend in blends.items()},
+        blends=blends,
         default_blend=raw.get("ensemble", {}).get("default", ""),
         kaggle=build(KaggleSettings, raw.get("kaggle", {}), path, "[kaggle]"),
         workspace=build(WorkspaceSettings, raw.get("workspace", {}), path, "[workspace]"),

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.config import Competition, Config, load_config
+from core.config import Competition, Config
 from core.errors import InputError
-from core.paths import input_dir
+from core.run import Run
 
 PACKED = {b"\x1f\x8b": "gzip-compressed", b"PK\x03\x04": "a zip archive", b"BZh": "bzip2-compressed",
           b"\xfd7zXZ\x00": "xz-compressed", b"(\xb5/\xfd": "zstd-compressed", b"7z\xbc\xaf'\x1c": "a 7-Zip archive"}
@@ -45,23 +45,21 @@ def texts_fingerprint(texts: np.ndarray) -> str:
     return digest.hexdigest()[:16]
 
 
-def validate_competition(cfg: Config | None = None) -> Split:
+def validate_competition(run: Run) -> Split:
     """Every competition file and how they relate, checked before any work (`make folds` runs it first).
 
     Returns train.csv's table. Each later stage's loaders check again what they read.
     """
-    cfg = cfg or load_config()
-    train, test = load_competition(cfg)
-    load_sample_submission(test, cfg)
-    load_solution(cfg)
+    train, test = load_competition(run)
+    load_sample_submission(run, test)
+    load_solution(run)
     return train
 
 
-def load_competition(cfg: Config | None = None) -> tuple[Split, Split]:
+def load_competition(run: Run) -> tuple[Split, Split]:
     """train.csv and test.csv, checked each and against each other (no id in both)."""
-    cfg = cfg or load_config()
-    c = cfg.competition
-    train, test = load_train(cfg), load_test(cfg)
+    c = run.config.competition
+    train, test = load_train(run), load_test(run)
     shared = set(train.ids) & set(test.ids)
     if shared:
         raise InputError(f"{c.test}: {len(shared)} {c.id} value(s) also in {c.train}, e.g. {_some(shared)}; "
@@ -70,10 +68,9 @@ def load_competition(cfg: Config | None = None) -> tuple[Split, Split]:
     return train, test
 
 
-def load_train(cfg: Config | None = None) -> Split:
-    cfg = cfg or load_config()
-    c = cfg.competition
-    return labelled(read_table(input_dir() / c.train, [c.id, *c.text_columns, c.target]), cfg, c.train)
+def load_train(run: Run) -> Split:
+    c = run.config.competition
+    return labelled(read_table(run.input_dir / c.train, [c.id, *c.text_columns, c.target]), run.config, c.train)
 
 
 def labelled(df: pd.DataFrame, cfg: Config, name: str) -> Split:
@@ -82,18 +79,16 @@ def labelled(df: pd.DataFrame, cfg: Config, name: str) -> Split:
     return Split(_ids(df, c.id, name), _texts(df, c, name), _labels(df, c.target, c.id, name))
 
 
-def load_test(cfg: Config | None = None) -> Split:
-    cfg = cfg or load_config()
-    c = cfg.competition
-    df = read_table(input_dir() / c.test, [c.id, *c.text_columns])
+def load_test(run: Run) -> Split:
+    c = run.config.competition
+    df = read_table(run.input_dir / c.test, [c.id, *c.text_columns])
     return Split(_ids(df, c.id, c.test), _texts(df, c, c.test))
 
 
-def load_sample_submission(test: Split, cfg: Config | None = None) -> pd.DataFrame:
+def load_sample_submission(run: Run, test: Split) -> pd.DataFrame:
     """The submission template; its ids must be exactly the test ids, in test.csv's order."""
-    cfg = cfg or load_config()
-    c = cfg.competition
-    df = read_table(input_dir() / c.sample_submission, [c.id, c.prediction])
+    c = run.config.competition
+    df = read_table(run.input_dir / c.sample_submission, [c.id, c.prediction])
     ids = _ids(df, c.id, c.sample_submission)
     missing, extra = set(test.ids) - set(ids), set(ids) - set(test.ids)
     if missing or extra:
@@ -109,11 +104,10 @@ def load_sample_submission(test: Split, cfg: Config | None = None) -> pd.DataFra
     return df
 
 
-def load_solution(cfg: Config | None = None) -> Split | None:
+def load_solution(run: Run) -> Split | None:
     """A local competition's test labels (input/solution.csv), or None for a real competition."""
-    cfg = cfg or load_config()
-    c = cfg.competition
-    path = input_dir() / c.solution
+    c = run.config.competition
+    path = run.input_dir / c.solution
     if not path.exists():
         return None
     df = read_table(path, [c.id, c.target])

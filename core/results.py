@@ -27,7 +27,7 @@ from core.artifacts import read_json, read_npy
 from core.data import Split, texts_fingerprint
 from core.errors import PipelineError
 from core.metrics import Metric, metric_named, nested_score, summarize, threshold_report
-from core.paths import ensemble_dir, model_dir, workspace
+from core.run import Run
 
 SCHEMA = 2
 
@@ -135,18 +135,18 @@ def damaged(kind: str, folder: Path, n_train: int, test: Split, json_files: tupl
     return None
 
 
-def read_result(kind: str, name: str) -> Result:
-    folder = ensemble_dir(name) if kind == "blend" else model_dir(name)
+def read_result(run: Run, kind: str, name: str) -> Result:
+    folder = run.ensemble_dir(name) if kind == "blend" else run.model_dir(name)
     if not (folder / "metrics.json").exists():
         raise PipelineError(f"{folder / 'metrics.json'} not found: the {kind} {name!r} is not finished; "
                             f"{rebuild_hint(kind, name)}")
     return _result(kind, folder).check()
 
 
-def all_results() -> list[Result]:
+def all_results(run: Run) -> list[Result]:
     """Every finished model (models/*/metrics.json) and blend (ensembles/*/metrics.json), unchecked."""
     return [_result(kind, path.parent) for kind, parent in (("model", "models"), ("blend", "ensembles"))
-            for path in sorted((workspace() / parent).glob("*/metrics.json"))]
+            for path in sorted((run.workspace / parent).glob("*/metrics.json"))]
 
 
 def rebuild_hint(kind: str, name: str) -> str:

@@ -9,7 +9,7 @@ The models and the modules they load: python -m models.catalogue models|modules 
 import sys
 
 from core.cli import entry_point
-from core.config import config_path, load_config
+from core.run import Run
 from core.tables import config_files
 
 USAGE = "usage: python -m core.show blends | default-blend | files | config-files"
@@ -17,10 +17,11 @@ USAGE = "usage: python -m core.show blends | default-blend | files | config-file
 
 @entry_point
 def main(what: str) -> None:
+    run = Run.from_environment()
     if what == "config-files":                    # before the configuration is checked: make needs them first
-        print(" ".join(str(f) for f in config_files(config_path())))
+        print(" ".join(str(f) for f in config_files(run.config_path)))
         return
-    cfg = load_config()
+    cfg = run.config
     if what == "blends":
         print(" ".join(b.name for b in cfg.blends.values() if b.enabled))
     elif what == "default-blend":

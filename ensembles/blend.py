@@ -24,6 +24,7 @@ the "done" marker.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import time
 from dataclasses import asdict, dataclass
@@ -36,13 +37,13 @@ from sklearn.linear_model import LogisticRegression
 from core.artifacts import file_fingerprint, read_json, write_bytes, write_json, write_npy
 from core.claim import claim
 from core.cli import entry_point
-from core.config import BlendSpec, Config, load_config, runs_here
+from core.config import BlendSpec, runs_here
 from core.data import Split, load_competition, texts_fingerprint
 from core.errors import PipelineError
 from core.metrics import f1_curve, metric_named, nested_score, summarize
-from core.paths import ensemble_dir, model_dir
 from core.records import run_record, utc_now
 from core.results import Result, damaged, read_result, score_section
+from core.run import Run
 from folds.make_folds import folds_fingerprint, load_folds
 
 ROUNDS = 20                 # caruana: selection rounds (with replacement); the best prefix is kept
@@ -184,30 +185,34 @@ class Members:
     test_prints: dict             # member -> fingerprint of its test.npy: what the blend's test.npy depends on
 
 
-def check_spec(spec: BlendSpec, cfg: Config) -> None:
-    """Its members run here (core.config checked the method and that the members exist when it loaded)."""
-    disabled = [m for m in spec.members if not runs_here(cfg.model(m))]
+def members_here(run: Run, spec: BlendSpec) -> BlendSpec:
+    """The blend with the members that run on this machine: one that needs a GPU is left out on a machine without
+    one (so one blend serves both); a disabled one is refused. (core.config checked the method and that the
+    members exist when it loaded.)"""
+    cfg = run.config
+    disabled = [m for m in spec.members if cfg.model(m).enabled is False]
     if disabled:
         raise PipelineError(f"{cfg.path}: [blends.{spec.name}] uses disabled model(s) {', '.join(disabled)}; "
                             f"enable them (and `make train`) or drop them from the blend's members")
+    return dataclasses.replace(spec, members=tuple(m for m in spec.members if runs_here(cfg.model(m), run.gpu)))
 
 
-def load_members(spec: BlendSpec, train: Split, test: Split) -> Members:
-    missing = [m for m in spec.members if not (model_dir(m) / "metrics.json").exists()]
+def load_members(run: Run, spec: BlendSpec, train: Split, test: Split) -> Members:
+    missing = [m for m in spec.members if not (run.model_dir(m) / "metrics.json").exists()]
     if missing:
         raise PipelineError(f"blend {spec.name}: no finished training for model(s) {', '.join(missing)} "
-                            f"({model_dir(missing[0]) / 'metrics.json'} missing); run `make train` first")
-    results = [read_result("model", m) for m in spec.members]
-    fingerprint = _shared_fingerprint(spec, results)
+                            f"({run.model_dir(missing[0]) / 'metrics.json'} missing); run `make train` first")
+    results = [read_result(run, "model", m) for m in spec.members]
+    fingerprint = _shared_fingerprint(run, spec, results)
     oof = np.stack([r.scores("oof", len(train)) for r in results], axis=1)
     test_scores = np.stack([r.test_scores(test) for r in results], axis=1)
-    prints = {split: {m: file_fingerprint(model_dir(m) / f"{split}.npy") for m in spec.members}
+    prints = {split: {m: file_fingerprint(run.model_dir(m) / f"{split}.npy") for m in spec.members}
               for split in ("oof", "test")}
     return Members(tuple(spec.members), oof, test_scores, fingerprint, texts_fingerprint(test.texts),
                    prints["oof"], prints["test"])
 
 
-def _shared_fingerprint(spec: BlendSpec, results: list[Result]) -> str:
+def _shared_fingerprint(run: Run, spec: BlendSpec, results: list[Result]) -> str:
     """The members' common folds fingerprint, which must also be today's folds/folds.csv."""
     by_print: dict[str, list[str]] = {}
     for r in results:
@@ -218,7 +223,7 @@ def _shared_fingerprint(spec: BlendSpec, results: list[Result]) -> str:
                             f"their OOF predictions cannot be blended; retrain the stale ones with "
                             f"`make clean-model MODEL=name` then `make train`")
     (fingerprint, names), = by_print.items()
-    current = folds_fingerprint()
+    current = folds_fingerprint(run)
     if fingerprint != current:
         raise PipelineError(f"blend {spec.name}: model(s) {', '.join(names)} were trained on folds {fingerprint}, "
                             f"but folds/folds.csv is now {current}; retrain them with `make train`")
@@ -307,21 +312,20 @@ def plot_curves(folder, y, curves: dict[str, np.ndarray], threshold: float | Non
     return list(figures)
 
 
-def run_blend(name: str, cfg: Config | None = None) -> dict:
+def run_blend(run: Run, name: str) -> dict:
     """Fit, evaluate and write one blend; returns its metrics (the existing ones when up to date).
 
     A blend made from another spec or folds is refused unless FORCE=1; one whose members were merely
     retrained, or scored by another metric, is rebuilt (it is derived from them)."""
-    cfg = cfg or load_config()
-    spec, metric = cfg.blend(name), cfg.metric
-    check_spec(spec, cfg)
-    train, test = load_competition(cfg)
-    y, fold = train.target.astype(np.int64), load_folds(train, cfg)
-    members = load_members(spec, train, test)
-    folder = ensemble_dir(name)
+    cfg = run.config
+    spec, metric = members_here(run, cfg.blend(name)), cfg.metric
+    train, test = load_competition(run)
+    y, fold = train.target.astype(np.int64), load_folds(run, train)
+    members = load_members(run, spec, train, test)
+    folder = run.ensemble_dir(name)
     # member_artifacts, test_fingerprint: what blends of an earlier version were stamped with
     if not claim(folder, identity(spec, members, metric), "metrics.json", f"Restore its [blends.{name}] table",
-                 derived=("member_oof", "metric", "member_artifacts", "test_fingerprint")):
+                 run.force, derived=("member_oof", "metric", "member_artifacts", "test_fingerprint")):
         if not (why := damaged("blend", folder, len(train), test, ("weights.json",))):
             metrics = read_json(folder / "metrics.json")
             if (metrics.get("test_fingerprint"), metrics.get("member_tests")) == (members.test_fingerprint,
@@ -378,7 +382,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Blend the models' OOF predictions into ensembles/<blend>/")
     parser.add_argument("--blend", required=True, help="a [blends.NAME] table of the configuration")
     args = parser.parse_args(argv)
-    print(report(run_blend(args.blend)))
+    print(report(run_blend(Run.from_environment(), args.blend)))
 
 
 if __name__ == "__main__":

@@ -19,10 +19,10 @@ from sklearn.model_selection import StratifiedKFold
 from core.artifacts import csv_bytes, file_fingerprint, write_bytes
 from core.claim import claim
 from core.cli import entry_point
-from core.config import Config, load_config
+from core.config import Config
 from core.data import Split, validate_competition
 from core.errors import PipelineError
-from core.paths import folds_file
+from core.run import Run
 
 
 def assign_folds(target: np.ndarray, k: int, seed: int) -> np.ndarray:
@@ -42,10 +42,9 @@ def folds_csv(train: Split, fold: np.ndarray, cfg: Config) -> bytes:
     return csv_bytes(pd.DataFrame({cfg.competition.id: train.ids, "fold": fold}))
 
 
-def load_folds(train: Split, cfg: Config | None = None) -> np.ndarray:
+def load_folds(run: Run, train: Split) -> np.ndarray:
     """The fold of each train row, checked against train.csv's ids and order."""
-    cfg = cfg or load_config()
-    path = folds_file()
+    cfg, path = run.config, run.folds_file
     if not path.exists():
         raise PipelineError(f"{path} not found; run `make folds` first")
     table = pd.read_csv(path, dtype={cfg.competition.id: str})
@@ -55,8 +54,8 @@ def load_folds(train: Split, cfg: Config | None = None) -> np.ndarray:
     return table["fold"].to_numpy(dtype=np.int64)
 
 
-def folds_fingerprint() -> str:
-    return file_fingerprint(folds_file())
+def folds_fingerprint(run: Run) -> str:
+    return file_fingerprint(run.folds_file)
 
 
 def report(fold: np.ndarray, target: np.ndarray) -> str:
@@ -68,16 +67,16 @@ def report(fold: np.ndarray, target: np.ndarray) -> str:
     return "\n".join(lines)
 
 
-def write_folds(cfg: Config | None = None) -> tuple[Split, np.ndarray]:
+def write_folds(run: Run) -> tuple[Split, np.ndarray]:
     """Validate the competition, then write folds/folds.csv unless it is up to date: (train, fold)."""
-    cfg = cfg or load_config()
-    train = validate_competition(cfg)        # the whole competition, before anything is written
+    cfg = run.config
+    train = validate_competition(run)        # the whole competition, before anything is written
     fold = assign_folds(train.target, cfg.folds.k, cfg.folds.seed)
-    data, path = folds_csv(train, fold, cfg), folds_file()
+    data, path = folds_csv(train, fold, cfg), run.folds_file
     # The identity is the folds themselves: any change of train.csv's ids or labels, k or seed shows in it.
     identity = {"k": cfg.folds.k, "seed": cfg.folds.seed, "folds": hashlib.sha256(data).hexdigest()[:16]}
     rebuild = "Restore the old train.csv / [folds] settings (new folds mean retraining every model)"
-    if claim(path.parent, identity, path.name, rebuild, clear=False):   # folds/ also holds this code
+    if claim(path.parent, identity, path.name, rebuild, run.force, clear=False):   # folds/ also holds this code
         write_bytes(path, data)
         print(f"{path}: {cfg.folds.k} stratified folds (seed {cfg.folds.seed})")
     return train, fold
@@ -85,9 +84,10 @@ def write_folds(cfg: Config | None = None) -> tuple[Split, np.ndarray]:
 
 @entry_point
 def main() -> None:
-    train, fold = write_folds()
+    run = Run.from_environment()
+    train, fold = write_folds(run)
     print(report(fold, train.target))
-    print(f"fingerprint {folds_fingerprint()}")
+    print(f"fingerprint {folds_fingerprint(run)}")
 
 
 if __name__ == "__main__":

@@ -31,8 +31,8 @@ import pandas as pd
 
 from core.artifacts import write_csv
 from core.cli import entry_point
-from core.config import Competition, Config, load_config
-from core.paths import input_dir
+from core.config import Competition, Config
+from core.run import Run
 
 TRAIN_ROWS, TEST_ROWS, POSITIVE_RATE, SEED = 4000, 1000, 0.06, 2018
 NOISE = {"missed": 0.05, "false_alarm": 0.005}   # positives labelled 0; sincere questions labelled 1
@@ -239,29 +239,30 @@ def _word(rng: np.random.Generator, text: str) -> str:
     return "" if rng.random() < 0.05 or not words else str(rng.choice(words))
 
 
-def has_competition(cfg: Config) -> bool:
-    return any((input_dir() / name).exists() for name in (cfg.competition.train, cfg.competition.test))
+def has_competition(run: Run) -> bool:
+    c = run.config.competition
+    return any((run.input_dir / name).exists() for name in (c.train, c.test))
 
 
-def write_demo(cfg: Config | None = None, train_rows: int = TRAIN_ROWS, test_rows: int = TEST_ROWS) -> bool:
+def write_demo(run: Run, train_rows: int = TRAIN_ROWS, test_rows: int = TEST_ROWS) -> bool:
     """The demo competition written into input/; False (nothing written) when input/ already holds one."""
-    cfg = cfg or load_config()
-    if has_competition(cfg):
-        print(f"{input_dir()} already holds a competition; the demo leaves it as it is")
+    cfg = run.config
+    if has_competition(run):
+        print(f"{run.input_dir} already holds a competition; the demo leaves it as it is")
         return False
     from input.local_competition import split_competition
     c = cfg.competition
     rows = in_columns(demo_competition(train_rows, test_rows), c)
     for name, table in split_competition(rows, cfg, test_rows / (train_rows + test_rows)).items():
-        write_csv(input_dir() / name, table)
-    print(f"{input_dir()}: demo competition in {c.slug}'s columns, {train_rows:,} train and {test_rows:,} test "
+        write_csv(run.input_dir / name, table)
+    print(f"{run.input_dir}: demo competition in {c.slug}'s columns, {train_rows:,} train and {test_rows:,} test "
           f"texts ({rows[c.target].mean():.1%} positive); solution.csv holds the test labels")
     return True
 
 
 @entry_point
 def main() -> None:
-    write_demo()
+    write_demo(Run.from_environment())
 
 
 if __name__ == "__main__":

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from core import kaggle
 from core.cli import entry_point
-from core.config import Config, load_config
+from core.config import Config
 from core.errors import PipelineError
-from core.paths import input_dir
+from core.run import Run
 
 
 def download_command(slug: str, folder: Path) -> list[str]:
@@ -58,9 +58,9 @@ def check_downloaded(folder: Path, cfg: Config) -> None:
                             f"in pipeline.toml against the competition's data page")
 
 
-def download(cfg: Config | None = None) -> Path:
-    cfg = cfg or load_config()
-    slug, folder = cfg.competition.slug, input_dir()
+def download(run: Run) -> Path:
+    cfg = run.config
+    slug, folder = cfg.competition.slug, run.input_dir
     folder.mkdir(parents=True, exist_ok=True)
     kaggle.run(download_command(slug, folder), offline_hint=kaggle.OFFLINE_ALTERNATIVES)
     archive = folder / f"{slug}.zip"
@@ -72,7 +72,7 @@ def download(cfg: Config | None = None) -> Path:
 
 @entry_point
 def main() -> None:
-    folder = download()
+    folder = download(Run.from_environment())
     print(f"{folder}: competition files ready; next: make folds")
 
 

@@ -16,10 +16,10 @@ from sklearn.model_selection import train_test_split
 
 from core.artifacts import write_csv
 from core.cli import entry_point
-from core.config import Config, load_config
+from core.config import Config
 from core.data import labelled, read_table
 from core.errors import PipelineError
-from core.paths import input_dir
+from core.run import Run
 
 
 def split_competition(source: pd.DataFrame, cfg: Config, test_fraction: float) -> dict[str, pd.DataFrame]:
@@ -38,10 +38,10 @@ def split_competition(source: pd.DataFrame, cfg: Config, test_fraction: float) -
     }
 
 
-def refuse_to_overwrite(names: list[str]) -> None:
-    present = [n for n in names if (input_dir() / n).exists()]
+def refuse_to_overwrite(folder: Path, names: list[str]) -> None:
+    present = [n for n in names if (folder / n).exists()]
     if present:
-        raise PipelineError(f"{input_dir()} already holds {present}; move them away first "
+        raise PipelineError(f"{folder} already holds {present}; move them away first "
                             f"(a competition is never overwritten)")
 
 
@@ -55,15 +55,16 @@ def main(argv=None) -> None:
         raise PipelineError("give the labelled file: make local-competition SOURCE=file.csv")
     if not 0 < args.test_fraction < 1:
         raise PipelineError(f"TEST_FRACTION must be between 0 and 1, not {args.test_fraction}")
-    cfg = load_config()
+    run = Run.from_environment()
+    cfg = run.config
     c = cfg.competition
     source = read_table(args.source.resolve(), [c.id, *c.text_columns, c.target])
     labelled(source, cfg, args.source.name)  # validate first, so errors name the source's own rows
     tables = split_competition(source, cfg, args.test_fraction)
-    refuse_to_overwrite(list(tables))
+    refuse_to_overwrite(run.input_dir, list(tables))
     for name, table in tables.items():
-        write_csv(input_dir() / name, table)
-    print(f"{input_dir()}: local competition from {args.source}: "
+        write_csv(run.input_dir / name, table)
+    print(f"{run.input_dir}: local competition from {args.source}: "
           f"{len(tables[c.train]):,} train rows, {len(tables[c.test]):,} test rows (solution.csv holds the test labels)")
 
 

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from core.artifacts import open_memmap_preallocated, read_npy, write_npy
 from core.data import texts_fingerprint
 from core.errors import PipelineError
-from core.paths import cache_dir, workspace
+from core.run import Run
 from models.batches import BATCH, module_calls, token_lengths
 from models.handles import frozen, module_fingerprint
 from models.precision import cache_key, call_arguments, module_dtype
@@ -37,9 +37,9 @@ class Entry:
     parts: tuple[str, ...]          # the files, the completion marker last; "" is the file <stem>.npy
 
     @classmethod
-    def of(cls, family: str, module_path: str, texts: np.ndarray, parts: tuple[str, ...], function: str = "",
-           options: dict | None = None) -> "Entry":
-        folder = cache_dir() / family / module_fingerprint(module_path)
+    def of(cls, cache: Path, family: str, module_path: str, texts: np.ndarray, parts: tuple[str, ...],
+           function: str = "", options: dict | None = None) -> "Entry":
+        folder = cache / family / module_fingerprint(module_path)
         if function or options:
             folder = folder / ".".join([function] + [f"{k}={v}" for k, v in sorted((options or {}).items())])
         return cls(folder, texts_fingerprint(texts), parts)
@@ -97,12 +97,13 @@ def progress(batches, texts: int, label: str):
 
 # ---- sentence embeddings: [texts, dim] float32 ----------------------------------------------------------------
 
-def sentence_entry(module_path: str, texts: np.ndarray, dtype: str) -> Entry:
+def sentence_entry(run: Run, module_path: str, texts: np.ndarray, dtype: str) -> Entry:
     key = cache_key(dtype)
-    return Entry.of("embeddings", module_path, texts, ("",), "sentences" if key else "", key)
+    return Entry.of(run.cache_dir, "embeddings", module_path, texts, ("",), "sentences" if key else "", key)
 
 
-def cached_embeddings(module_path: str, texts: np.ndarray, label: str, compute_dtype: str = "float32") -> np.ndarray:
+def cached_embeddings(run: Run, module_path: str, texts: np.ndarray, label: str,
+                      compute_dtype: str = "float32") -> np.ndarray:
     """Embeddings [len(texts), dim] of `texts` by the module at `module_path`, memory-mapped from the cache."""
     dtype = module_dtype(module_path, compute_dtype)
 
@@ -119,13 +120,14 @@ def cached_embeddings(module_path: str, texts: np.ndarray, label: str, compute_d
         del out
         entry.commit("")
 
-    return cached(sentence_entry(module_path, texts, dtype), compute, lambda entry: entry.read("", len(texts)))
+    return cached(sentence_entry(run, module_path, texts, dtype), compute, lambda entry: entry.read("", len(texts)))
 
 
 # ---- per-token vectors: values [tokens, dim] float16 or int8, offsets [texts + 1] --------------------------------
 
-def cached_token_embeddings(module_path: str, texts: np.ndarray, label: str, function: str = "token_embeddings",
-                            precision: str = "float16", budget_gb: float | None = None, compute_dtype: str = "float32",
+def cached_token_embeddings(run: Run, module_path: str, texts: np.ndarray, label: str,
+                            function: str = "token_embeddings", precision: str = "float16",
+                            budget_gb: float | None = None, compute_dtype: str = "float32",
                             **arguments) -> tuple[np.ndarray, np.ndarray]:
     """Every token's vector from the module's `token_embeddings`, cached like the sentence embeddings.
 
@@ -143,12 +145,12 @@ def cached_token_embeddings(module_path: str, texts: np.ndarray, label: str, fun
     dtype = module_dtype(module_path, compute_dtype)
     options = {**arguments, **cache_key(dtype), **({"precision": precision} if precision != "float16" else {})}
     parts = ("values", "scales", "offsets") if precision == "int8" else ("values", "offsets")
-    entry = Entry.of("tokens", module_path, texts, parts,
+    entry = Entry.of(run.cache_dir, "tokens", module_path, texts, parts,
                      function if function != "token_embeddings" or options else "", options)
 
     def compute(entry):
-        _fill_tokens(entry, module_path, texts, label, function, {**arguments, **call_arguments(dtype)}, precision,
-                     budget_gb)
+        _fill_tokens(run, entry, module_path, texts, label, function, {**arguments, **call_arguments(dtype)},
+                     precision, budget_gb)
 
     def read(entry):
         offsets = entry.read("offsets", len(texts) + 1)
@@ -160,8 +162,8 @@ def cached_token_embeddings(module_path: str, texts: np.ndarray, label: str, fun
     return cached(entry, compute, read)
 
 
-def _fill_tokens(entry: Entry, module_path: str, texts: np.ndarray, label: str, function: str, arguments: dict,
-                 precision: str, budget_gb: float | None) -> None:
+def _fill_tokens(run: Run, entry: Entry, module_path: str, texts: np.ndarray, label: str, function: str,
+                 arguments: dict, precision: str, budget_gb: float | None) -> None:
     """Fill a token cache. A pass of bottom_states also fills the module's sentence-embedding cache of the same
     texts, if absent: the top layers and pooling on the states in hand cost n_top / L of another pass, and
     compute exactly what the module's own call does (a frozen member of the same module then needs no pass)."""
@@ -176,7 +178,8 @@ def _fill_tokens(entry: Entry, module_path: str, texts: np.ndarray, label: str, 
     out, scales = None, None
     per_token = getattr(module, function)
     calls = module_calls(module, texts, lambda b: per_token(b, **arguments), lengths)
-    sentences = SentencesAlongside(module, module_path, texts, arguments) if function == "bottom_states" else None
+    sentences = SentencesAlongside(run, module, module_path, texts, arguments) if function == "bottom_states" \
+        else None
     for rows, ragged in progress(calls, len(texts), f"token embeddings {label}"):
         if sentences:
             sentences.add(rows, ragged)
@@ -186,7 +189,8 @@ def _fill_tokens(entry: Entry, module_path: str, texts: np.ndarray, label: str, 
         if out is None:
             shape = (int(offsets[-1]), flat.shape[1])
             dtype = np.int8 if precision == "int8" else np.float16
-            check_budget(shape[0] * (shape[1] * np.dtype(dtype).itemsize + (2 if precision == "int8" else 0)),
+            check_budget(run.workspace, shape[0] * (shape[1] * np.dtype(dtype).itemsize
+                                                    + (2 if precision == "int8" else 0)),
                          f"the {precision} token cache of {Path(module_path).name} for {len(texts):,} {label} texts",
                          budget_gb)
             out = entry.writer("values", dtype, shape)
@@ -212,10 +216,10 @@ def _fill_tokens(entry: Entry, module_path: str, texts: np.ndarray, label: str, 
 class SentencesAlongside:
     """The sentence embeddings of a bottom_states pass, written to the module's embedding cache (when absent)."""
 
-    def __init__(self, module, module_path: str, texts: np.ndarray, arguments: dict):
+    def __init__(self, run: Run, module, module_path: str, texts: np.ndarray, arguments: dict):
         from models.modules.savedmodel import has_layer_functions
         dtype = arguments.get("compute_dtype", "float32")
-        self.entry = sentence_entry(module_path, texts, dtype)
+        self.entry = sentence_entry(run, module_path, texts, dtype)
         self.active = has_layer_functions(module) and not self.entry.complete()
         self.module, self.n, self.dtype, self.out = module, arguments["n_top"], call_arguments(dtype), None
         self.size = len(texts)
@@ -242,7 +246,7 @@ class SentencesAlongside:
 
 # ---- token ids: ids [tokens] int32, offsets [texts + 1] ----------------------------------------------------------
 
-def cached_token_ids(module_path: str, texts: np.ndarray, label: str) -> tuple[np.ndarray, np.ndarray]:
+def cached_token_ids(run: Run, module_path: str, texts: np.ndarray, label: str) -> tuple[np.ndarray, np.ndarray]:
     """The module's token ids of `texts` (its `tokenize`), computed once and cached: (ids [tokens] int32,
     memory-mapped; offsets [len(texts) + 1]), text i's ids being ids[offsets[i]:offsets[i + 1]]. Fine-tuning
     on ids tokenizes each text once, not in every step of every epoch and fold."""
@@ -263,7 +267,7 @@ def cached_token_ids(module_path: str, texts: np.ndarray, label: str) -> tuple[n
         offsets = entry.read("offsets", len(texts) + 1)
         return entry.read("ids", int(offsets[-1]) if len(offsets) else 0), offsets
 
-    return cached(Entry.of("tokens", module_path, texts, ("ids", "offsets"), "ids"), compute, read)
+    return cached(Entry.of(run.cache_dir, "tokens", module_path, texts, ("ids", "offsets"), "ids"), compute, read)
 
 
 # ---- storage --------------------------------------------------------------------------------------------------
@@ -289,13 +293,13 @@ def folder_bytes(folder: Path) -> int:
     return sum(os.lstat(os.path.join(root, f)).st_size for root, _, files in os.walk(folder) for f in files)
 
 
-def check_budget(nbytes: int, what: str, budget_gb: float | None) -> None:
+def check_budget(workspace: Path, nbytes: int, what: str, budget_gb: float | None) -> None:
     """Refuse a cache that would take the workspace over its disk budget ([workspace] disk_budget_gb)."""
     if budget_gb is None:
         return
-    used = folder_bytes(workspace())
+    used = folder_bytes(workspace)
     if used + nbytes > budget_gb * 2 ** 30:
-        raise PipelineError(f"{what} needs {nbytes / 2 ** 30:.1f} GB and the workspace {workspace()} already holds "
+        raise PipelineError(f"{what} needs {nbytes / 2 ** 30:.1f} GB and the workspace {workspace} already holds "
                             f"{used / 2 ** 30:.1f} GB of its {budget_gb:g} GB disk budget ([workspace] "
                             f"disk_budget_gb). Halve a token cache with token_precision = \"int8\" in the model's "
                             f"table, train fewer cached models at once, or raise the budget")

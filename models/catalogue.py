@@ -15,8 +15,9 @@ import dataclasses
 import sys
 
 from core.cli import entry_point
-from core.config import Config, load_config
+from core.config import Config
 from core.errors import PipelineError
+from core.run import Run
 from core.schema import build
 from models.kinds import KINDS
 from models.kinds.base import ModelSpec
@@ -85,12 +86,13 @@ def catalogue(cfg: Config) -> dict[str, ModelSpec]:
     return {name: spec_of(cfg, name) for name in cfg.models}
 
 
-def specs(cfg: Config, names: list[str] | None = None) -> list[ModelSpec]:
+def specs(run: Run, names: list[str] | None = None) -> list[ModelSpec]:
     """The named models (refusing a name the catalogue lacks), or every model that runs here; every table
     checked either way."""
+    cfg = run.config
     everything = catalogue(cfg)
     return [everything[cfg.model(n).name] for n in names] if names else \
-        [everything[m.name] for m in cfg.enabled_models()]
+        [everything[m.name] for m in run.enabled_models()]
 
 
 def modules_of(cfg: Config, models: list[ModelSpec]) -> list[str]:
@@ -120,8 +122,8 @@ def _plain(value):
 
 @entry_point
 def main(what: str, names: list[str]) -> None:
-    cfg = load_config()
-    models = specs(cfg, names)
+    run = Run.from_environment()
+    cfg, models = run.config, specs(run, names)
     if what == "models":
         print(" ".join(m.name for m in models))
     elif what == "modules":

@@ -2,16 +2,15 @@
 from __future__ import annotations
 
 from core.artifacts import read_json
-from core.config import Config
-from core.paths import model_dir, workspace
+from core.run import Run
 
 
-def plot_training_curves(cfg: Config) -> None:
+def plot_training_curves(run: Run) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    histories = {m.name: model_dir(m.name) / "fold0" / "history.json" for m in cfg.models.values()}
+    histories = {m: run.model_dir(m) / "fold0" / "history.json" for m in run.config.models}
     histories = {n: read_json(p, f"retrain the fold: rm -r {p.parent} && make train MODELS={n}")
                  for n, p in histories.items() if p.exists()}
     histories = {n: h for n, h in histories.items() if h.get("loss")}
@@ -29,7 +28,7 @@ def plot_training_curves(cfg: Config) -> None:
     # one entry a model, beside the plots: inside them it hid the curves
     fig.legend(*axes[0].get_legend_handles_labels(), loc="center right", fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0, 0.85, 1))
-    out = workspace() / "models" / "training_curves.png"
+    out = run.workspace / "models" / "training_curves.png"
     tmp = out.with_name(".training_curves.tmp.png")
     fig.savefig(tmp, dpi=110)
     plt.close(fig)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
-import os
 import platform
 import sys
 import time
@@ -32,7 +31,7 @@ import core  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
 from core.artifacts import read_json, write_json
 from core.cli import entry_point
 from core.errors import PipelineError
-from core.paths import machine_cache_dir
+from core.run import Run
 from models.precision import PRECISIONS, compute_dtype
 
 NVIDIA_DRIVER = Path("/proc/driver/nvidia/version")
@@ -97,15 +96,15 @@ def parse_devices(text: str) -> tuple[str | None, int | None]:
     return kind.upper(), int(count) if count else None
 
 
-def parse_precision(text: str, kind: str) -> str:
+def parse_precision(text: str, kind: str, machine_cache: Path) -> str:
     """PRECISION, or the default for the device kind (default_precision)."""
-    precision = text.strip() or default_precision(kind)[0]
+    precision = text.strip() or default_precision(kind, machine_cache)[0]
     if precision not in PRECISIONS:
         raise PipelineError(f"PRECISION={precision!r}: use one of {', '.join(PRECISIONS)}")
     return precision
 
 
-def default_precision(kind: str) -> tuple[str, str]:
+def default_precision(kind: str, machine_cache: Path) -> tuple[str, str]:
     """(the default precision on this kind of device, why, in words)."""
     if kind == "GPU":
         return "mixed_float16", "GPUs compute float16 on their tensor cores"
@@ -113,8 +112,9 @@ def default_precision(kind: str) -> tuple[str, str]:
     found = [f for f in BF16_FLAGS if f in flags]
     if not found:
         return "float32", f"{model or 'this CPU'} lists no {' or '.join(BF16_FLAGS)} among its flags"
-    speedup = bf16_speedup(model, flags)
-    measured = f"a bfloat16 matmul ran {speedup:.2f}x float32 here (measured once, cached in {bf16_check_file()})"
+    speedup = bf16_speedup(model, flags, machine_cache)
+    measured = (f"a bfloat16 matmul ran {speedup:.2f}x float32 here (measured once, cached in "
+                f"{bf16_check_file(machine_cache)})")
     if speedup < MIN_BF16_SPEEDUP:
         return "float32", f"{model} lists {', '.join(found)}, but {measured}, under {MIN_BF16_SPEEDUP}x"
     return "mixed_bfloat16", f"{model} lists {', '.join(found)} and {measured}"
@@ -133,16 +133,16 @@ def cpu_flags() -> tuple[str, frozenset[str]]:
     return fields.get("model name", ""), frozenset(fields.get("flags", "").split())
 
 
-def bf16_check_file() -> Path:
-    return machine_cache_dir() / "bf16-check.json"
+def bf16_check_file(machine_cache: Path) -> Path:
+    return Path(machine_cache) / "bf16-check.json"
 
 
-def bf16_speedup(model: str, flags: frozenset[str]) -> float:
+def bf16_speedup(model: str, flags: frozenset[str], machine_cache: Path) -> float:
     """float32 matmul time over bfloat16's on this machine: measured once per CPU model, flags and TensorFlow
     version, then read from the machine's cache."""
     import tensorflow as tf
     key = hashlib.sha256(f"{model}|{' '.join(sorted(flags))}|{tf.__version__}".encode()).hexdigest()[:16]
-    path = bf16_check_file()
+    path = bf16_check_file(machine_cache)
     try:
         known = read_json(path) if path.exists() else {}
     except PipelineError:            # a damaged cache is measured again, never used
@@ -171,16 +171,20 @@ def measure_bf16_speedup(repeats: int = 5) -> float:
     return best[tf.float32] / best[tf.bfloat16]
 
 
+def devices(run: Run) -> Devices:
+    """The devices of this process for the run's request (DEVICES, PRECISION), set up once: call it before
+    TensorFlow runs anything (it fixes its devices at first use)."""
+    return _set_up(run.devices, run.precision, run.machine_cache)
+
+
 @lru_cache(maxsize=1)
-def devices() -> Devices:
-    """The devices of this process, set up once: call it before TensorFlow runs anything (it fixes its
-    devices at first use)."""
+def _set_up(request: str, precision: str, machine_cache: Path) -> Devices:
     import tensorflow as tf
     import tf_keras as keras
-    kind, count = parse_devices(os.environ.get("DEVICES", ""))
+    kind, count = parse_devices(request)
     gpus = tf.config.list_physical_devices("GPU")
     if kind == "GPU" and not gpus:
-        raise PipelineError(f"DEVICES={os.environ['DEVICES']} but TensorFlow sees no GPU: {why_no_gpu()}")
+        raise PipelineError(f"DEVICES={request} but TensorFlow sees no GPU: {why_no_gpu()}")
     kind = kind or ("GPU" if gpus else "CPU")
     names = _gpus(gpus, count) if kind == "GPU" else _cpus(gpus, count)
     if len(names) > 1:
@@ -188,7 +192,7 @@ def devices() -> Devices:
         strategy = tf.distribute.MirroredStrategy(list(names), cross_device_ops=reduce)
     else:
         strategy = tf.distribute.get_strategy()
-    precision = parse_precision(os.environ.get("PRECISION", ""), kind)
+    precision = parse_precision(precision, kind, machine_cache)
     keras.mixed_precision.set_global_policy(precision)
     reuse_freed_buffers()
     return Devices(kind, names, strategy, precision)
@@ -253,7 +257,7 @@ def why_no_gpu() -> str:
             "build of the pinned TensorFlow with `make setup GPU=1` (tensorflow[and-cuda])")
 
 
-def doctor() -> str:
+def doctor(run: Run) -> str:
     """One paragraph: TensorFlow's build, what it sees, what a training run here would use."""
     import tensorflow as tf
     gpus = tf.config.list_physical_devices("GPU")
@@ -261,17 +265,18 @@ def doctor() -> str:
              f"sees {len(gpus)} GPU(s){': ' + ', '.join(g.name for g in gpus) if gpus else ''}"]
     if not gpus:
         lines.append(f"no GPU: {why_no_gpu()}")
-    chosen = f"DEVICES={os.environ.get('DEVICES') or 'unset'}, PRECISION={os.environ.get('PRECISION') or 'default'}"
-    dev = devices()
+    chosen = f"DEVICES={run.devices or 'unset'}, PRECISION={run.precision or 'default'}"
+    dev = devices(run)
     lines.append(f"training here: {dev.describe()} ({chosen})")
-    precision, why = default_precision(dev.kind)
+    precision, why = default_precision(dev.kind, run.machine_cache)
     lines.append(f"default precision on {dev.kind}: {precision}, because {why}")
     return "\n".join(lines)
 
 
 @entry_point
 def main() -> None:
-    print(doctor() if "--line" not in sys.argv else "devices: " + devices().describe(), flush=True)
+    run = Run.from_environment()
+    print(doctor(run) if "--line" not in sys.argv else "devices: " + devices(run).describe(), flush=True)
 
 
 if __name__ == "__main__":

@@ -20,33 +20,32 @@ from pathlib import Path
 
 import numpy as np
 
-from core.config import Config
 from core.errors import PipelineError
-from core.paths import cache_dir, hub_dir, workspace
+from core.run import Run
 
 
-def resolve_handles(spec, cfg: Config) -> list[str]:
+def resolve_handles(spec, run: Run) -> list[str]:
     """Each of the model's handles as hub.KerasLayer takes it: a local folder, or a URL resolved into the cache."""
-    return [_resolve(handle, spec, cfg) for handle in spec.handles]
+    return [_resolve(handle, spec, run) for handle in spec.handles]
 
 
-def _resolve(handle: str, spec, cfg: Config) -> str:
-    if handle in cfg.modules:
-        path = hub_dir() / handle
+def _resolve(handle: str, spec, run: Run) -> str:
+    if handle in run.config.modules:
+        path = run.hub_dir / handle
         if not (path / "saved_model.pb").exists():
             raise PipelineError(f"model {spec.name}: module {handle!r} is not built yet; run `make modules`")
         return str(path)
     if "://" in handle:
-        return _download(handle, spec)
-    path = Path(handle) if Path(handle).is_absolute() else workspace() / handle
+        return _download(handle, spec, run.cache_dir / "tfhub")
+    path = Path(handle) if Path(handle).is_absolute() else run.workspace / handle
     if not (path / "saved_model.pb").exists():
         raise PipelineError(f"model {spec.name}: handle {handle!r} is not a SavedModel folder "
                             f"({path / 'saved_model.pb'} not found)")
     return str(path)
 
 
-def _download(handle: str, spec) -> str:
-    os.environ.setdefault("TFHUB_CACHE_DIR", str(cache_dir() / "tfhub"))
+def _download(handle: str, spec, cache: Path) -> str:
+    os.environ.setdefault("TFHUB_CACHE_DIR", str(cache))    # tensorflow_hub reads its cache folder from there
     import tensorflow_hub as hub
     try:
         return hub.resolve(handle)
@@ -58,17 +57,18 @@ def _download(handle: str, spec) -> str:
             f"[models.{spec.name}]; or disable the entry (enabled = false)") from None
 
 
-def hub_layers(spec, cfg: Config, trainable: bool, compute_dtype: str = "float32") -> list:
+def hub_layers(spec, run: Run, trainable: bool, compute_dtype: str = "float32") -> list:
     """A hub.KerasLayer(module, trainable) for each of the model's handles (strings in), over the process's loaded
     module at its pretrained values; a module that takes a precision computes in `compute_dtype`."""
     import tensorflow as tf
     import tensorflow_hub as hub
     from models.precision import call_arguments, module_dtype
     layers = []
-    for i, path in enumerate(resolve_handles(spec, cfg)):
+    for i, path in enumerate(resolve_handles(spec, run)):
         module = for_training(path) if trainable else frozen(path)
+        arguments = call_arguments(module_dtype(path, compute_dtype))
         layers.append(hub.KerasLayer(module, input_shape=[], dtype=tf.string, trainable=trainable,
-                                     name=f"module{i or ''}", arguments=call_arguments(module_dtype(path, compute_dtype))))
+                                     name=f"module{i or ''}", arguments=arguments))
     return layers
 
 

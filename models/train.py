@@ -15,7 +15,6 @@ at once, BACKEND=dask on a Dask cluster (models/backends.py).
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import time
 from pathlib import Path
@@ -26,15 +25,14 @@ import numpy as np
 from core.artifacts import read_json, write_json, write_npy
 from core.claim import STAMP, claim
 from core.cli import entry_point
-from core.config import Config, load_config
 from core.data import load_competition, texts_fingerprint
 from core.errors import PipelineError
 from core.metrics import f1_at, summarize
-from core.paths import model_dir
 from core.records import run_record, utc_now
 from core.results import SCHEMA, damaged, read_scores, score_section
+from core.run import Run
 from folds.make_folds import folds_fingerprint, load_folds
-from models.backends import FoldJob, fold_backend
+from models.backends import fold_backend
 from models.catalogue import specs, upgrade_stamp
 from models.devices import describe
 from models.handles import module_fingerprint
@@ -47,7 +45,7 @@ def stamp_for(kind: Kind) -> dict:
     """Everything a model's fold models depend on; a change in any of it means a rebuild. (The test set is not
     among them: a new one is predicted by the fold models.) Switching a model on or off is no change."""
     module = "+".join(module_fingerprint(path) for path in kind.module_paths()) or None
-    return {"spec": kind.spec.stamp(), "module_fingerprint": module, "folds_fingerprint": folds_fingerprint(),
+    return {"spec": kind.spec.stamp(), "module_fingerprint": module, "folds_fingerprint": folds_fingerprint(kind.run),
             "train_texts": texts_fingerprint(kind.train.texts)}
 
 
@@ -93,7 +91,8 @@ def predict_fold(kind: Kind, fold: FoldData) -> None:
 
 def run_of(kind: Kind, devices, started: str | None) -> dict:
     """The run record (core.records); started None: re-scoring folds whose training run kept no record."""
-    record = run_record(kind.cfg, {f"models.{kind.spec.name}": kind.spec.as_dict()}, devices, started or utc_now())
+    record = run_record(kind.run.config, {f"models.{kind.spec.name}": kind.spec.as_dict()}, devices,
+                        started or utc_now())
     return record if started else {**record, "note": "re-scored; the run that trained it kept no record"}
 
 
@@ -110,7 +109,7 @@ def assemble(kind: Kind, out: Path, fold: np.ndarray, stamp: dict, extra: dict, 
         test.append(read_scores(out / f"fold{f}" / "test.npy", len(kind.test), fix))
     if np.isnan(oof).any():
         raise PipelineError(f"{out}: {np.isnan(oof).sum()} out-of-fold rows were not predicted")
-    scoring = score_section(kind.cfg.metric, y, oof, fold)
+    scoring = score_section(kind.run.config.metric, y, oof, fold)
     for f, result in enumerate(folds):
         rows = fold == f
         result.update({key: v for key, v in summarize(y[rows], oof[rows]).items()
@@ -137,16 +136,16 @@ def earlier_test_set(out: Path) -> str | None:
         return None
 
 
-def train_model(spec: ModelSpec, cfg: Config, n_jobs: int, predict_only: bool = False) -> dict | None:
+def train_model(run: Run, spec: ModelSpec, predict_only: bool = False) -> dict | None:
     """Every unfinished fold of one model, the test set predicted by every fold that predicted another, then its
     artifacts; None when it was up to date. predict_only: a fold left to train is refused, not trained."""
-    out = model_dir(spec.name)
-    train, test = load_competition(cfg)
-    fold = load_folds(train, cfg)
-    kind = KINDS[spec.kind](spec, cfg, train, test)
+    cfg, out = run.config, run.model_dir(spec.name)
+    train, test = load_competition(run)
+    fold = load_folds(run, train)
+    kind = KINDS[spec.kind](spec, run, train, test)
     stamp, test_set, earlier = stamp_for(kind), texts_fingerprint(test.texts), earlier_test_set(out)
     finished = not claim(out, stamp, "metrics.json", f"Rebuild it with `make clean-model MODEL={spec.name}`",
-                         upgrade=lambda old: upgrade_stamp(old, cfg))
+                         run.force, upgrade=lambda old: upgrade_stamp(old, cfg))
     if finished and (why := damaged("model", out, len(train), test)):
         print(f"{out}: {why}; assembling it again from its folds", flush=True)
         (out / "metrics.json").unlink()          # unfinished again: it resumes below
@@ -174,7 +173,7 @@ def train_model(spec: ModelSpec, cfg: Config, n_jobs: int, predict_only: bool = 
             check_one_precision({k: fold_record(out, k, spec.name).get("precision", "float32")
                                  for k in range(cfg.folds.k) if k not in todo}, device["precision"], out, spec.name)
             print(f"{spec.name}: resuming, folds {todo} left of {cfg.folds.k}", flush=True)
-        joblib.Parallel(n_jobs=n_jobs)(joblib.delayed(FoldJob(run_fold))(kind, jobs[k]) for k in todo)
+        joblib.Parallel(n_jobs=run.n_jobs)(joblib.delayed(run_fold)(kind, jobs[k]) for k in todo)
         run = run_of(kind, device, started)
     else:
         extra, run = {**_kept(metrics), "path": spec.kind}, metrics.get("run") or run_of(kind, device, started)
@@ -202,16 +201,15 @@ def _at(threshold: float | None) -> str:
     return "" if threshold is None else f" at threshold {threshold:.3f}"
 
 
-def train_models(names: list[str] | None, cfg: Config, n_jobs: int = 1, backend: str | None = None,
-                 predict_only: bool = False) -> dict:
-    """The named models (None: every enabled one), their folds run on `backend` (models.backends: loky, dask),
-    then the training-curves figure; {model: its metrics, or None when it was up to date}. predict_only: only
-    a new test set predicted, nothing trained (a model with folds left to train is refused)."""
-    chosen = specs(cfg, names)
-    with fold_backend(backend, n_jobs):
-        done = {spec.name: train_model(spec, cfg, n_jobs, predict_only) for spec in chosen}
+def train_models(run: Run, names: list[str] | None = None, predict_only: bool = False) -> dict:
+    """The named models (None: every enabled one), their folds run on the run's backend (models.backends: loky,
+    dask), then the training-curves figure; {model: its metrics, or None when it was up to date}. predict_only:
+    only a new test set predicted, nothing trained (a model with folds left to train is refused)."""
+    chosen = specs(run, names)
+    with fold_backend(run):
+        done = {spec.name: train_model(run, spec, predict_only) for spec in chosen}
     from models.curves import plot_training_curves
-    plot_training_curves(cfg)
+    plot_training_curves(run)
     return done
 
 
@@ -222,8 +220,7 @@ def main(argv=None) -> None:
     parser.add_argument("--predict-only", action="store_true",
                         help="only predict a new test set with the finished models' fold models; train nothing")
     args = parser.parse_args(argv)
-    train_models(args.model, load_config(), int(os.environ.get("N_JOBS") or 1), os.environ.get("BACKEND"),
-                 args.predict_only)
+    train_models(Run.from_environment(), args.model, args.predict_only)
 
 
 if __name__ == "__main__":

@@ -10,8 +10,8 @@
     run.oof("tfidf-lr")                # id, label, fold, OOF score  -> DataFrame
 
 Each method calls the very function the stage's command line calls (`make` and `python -m ...` are thin
-wrappers over them), inside `run.active()`: the workspace (PIPELINE_ROOT) and the configuration file
-(CONFIG) the stages read, set for the call and restored afterwards. Overrides are merged over the base
+wrappers over them) with the pipeline's run (core.run.Run: the workspace, the configuration file, FORCE and the
+other settings), read from the environment once, by `load`, and never changed there. Overrides are merged over the base
 configuration's tables and written to one file in the workspace, `.pipeline/config-<hash>.toml`, which
 every stage reads as it reads pipeline.toml: one source of truth, also for `make ... CONFIG=that file`.
 Problems raise core.errors.PipelineError (the message says how to fix it); nothing here exits.
@@ -21,123 +21,106 @@ way (core <- folds <- models <- ensembles <- submit <- pipeline).
 """
 from __future__ import annotations
 
-import os
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
 import core  # noqa: F401  (TensorFlow's environment, before any stage imports it)
-from core.config import Config, config_path, load_config
+from core.config import Config
 from core.errors import PipelineError
-from core.paths import workspace as default_workspace
+from core.run import Run
 
 __all__ = ["Pipeline", "PipelineError", "load"]
 
 
 def load(config: str | Path | None = None, overrides: dict | None = None, workspace: str | Path | None = None,
-         force: bool = False) -> "Pipeline":
+         force: bool = False, **settings) -> "Pipeline":
     """A pipeline over `workspace` (default: PIPELINE_ROOT, else the repository) configured by `config` (a
     path; default: CONFIG, else pipeline.toml) with `overrides` merged over its tables, e.g.
     {"folds": {"k": 3}, "models": {"use-m3": {"epochs": 2}}, "train": {"seeds": 1}}; a None value removes
     a key. force: rebuild finished work made from something else (FORCE=1), keeping it in previous/.
+    settings: the run's other settings (core.run.Run: devices, precision, n_jobs, backend, budget).
     The configuration is checked at once."""
-    root = Path(workspace).expanduser().resolve() if workspace else default_workspace()
-    base = Path(config).expanduser().resolve() if config else config_path()
-    path = base
+    run = Run.from_environment()                     # the notebook's entry point: make's variables, if set
+    root = Path(workspace).expanduser().resolve() if workspace else run.workspace
+    path = Path(config).expanduser().resolve() if config else run.config_path
     if overrides:
         from pipeline.overrides import write_merged
-        path = write_merged(base, overrides, root / ".pipeline")
-    run = Pipeline(root, path, force)
-    run.config                                       # noqa: B018  (refuses a broken configuration now)
-    return run
+        path = write_merged(path, overrides, root / ".pipeline")
+    pipeline = Pipeline(run.with_(workspace=root, config_path=path, force=force or run.force, **settings))
+    pipeline.config                                  # noqa: B018  (refuses a broken configuration now)
+    return pipeline
 
 
 @dataclass(frozen=True)
 class Pipeline:
-    workspace: Path                                  # where input/, folds/, models/, ensembles/, submit/ are
-    config_path: Path                                # the one file every stage reads
-    force: bool = False
+    settings: Run                                    # the workspace, the one configuration file, the run's settings
 
-    # ---- the settings every stage reads ---------------------------------------------------------------
-    @contextmanager
-    def active(self) -> Iterator[Config]:
-        """PIPELINE_ROOT, CONFIG (and FORCE) set for the block, as `make` sets them; restored afterwards."""
-        settings = {"PIPELINE_ROOT": str(self.workspace), "CONFIG": str(self.config_path),
-                    "FORCE": "1" if self.force else None}
-        before = {k: os.environ.get(k) for k in settings}
-        _set(settings)
-        try:
-            yield load_config(self.config_path)
-        finally:
-            _set(before)
+    @property
+    def workspace(self) -> Path:
+        return self.settings.workspace
+
+    @property
+    def config_path(self) -> Path:
+        return self.settings.config_path
 
     @property
     def config(self) -> Config:
-        with self.active() as cfg:
-            return cfg
+        return self.settings.config
 
     # ---- the stages ------------------------------------------------------------------------------------
     def demo(self) -> bool:
         """The synthetic demo competition into input/ (`make demo`'s first step); False when one is there."""
         from input.demo import write_demo
-        with self.active() as cfg:
-            return write_demo(cfg)
+        return write_demo(self.settings)
 
     def folds(self):
         """folds/folds.csv (`make folds`): a DataFrame of train.csv's ids and each row's fold."""
         import pandas as pd
         from folds.make_folds import write_folds
-        with self.active() as cfg:
-            train, fold = write_folds(cfg)
-            return pd.DataFrame({cfg.competition.id: train.ids, "fold": fold})
+        train, fold = write_folds(self.settings)
+        return pd.DataFrame({self.config.competition.id: train.ids, "fold": fold})
 
     def modules(self, names: Iterable[str] | None = None) -> None:
         """Build the local hub modules (`make modules`), or only `names`; those already built are skipped."""
-        from models.modules import build
-        with self.active():
-            build.main.__wrapped__([arg for n in _names(names) for arg in ("--name", n)])   # not the CLI's exits
+        from models.modules.build import build_modules
+        build_modules(self.settings, _names(names) or None)
 
     def train(self, models: Iterable[str] | str | None = None, n_jobs: int = 1, backend: str | None = None):
         """Train `models` (default: every enabled one) on every fold (`make train N_JOBS= BACKEND=`), after
         building the modules; a finished model is not trained again. Returns their leaderboard rows."""
         from models.train import train_models
         self.modules()
-        with self.active() as cfg:
-            done = train_models(_names(models) or None, cfg, n_jobs, backend)
+        done = train_models(self.settings.with_(n_jobs=n_jobs, backend=backend or ""), _names(models) or None)
         return self._rows(done)
 
     def blend(self, blends: Iterable[str] | str | None = None):
         """Fit `blends` (default: every enabled one) on the models' OOF predictions (`make ensemble`).
         Returns their leaderboard rows."""
         from ensembles.blend import run_blend
-        with self.active() as cfg:
-            names = _names(blends) or [b.name for b in cfg.blends.values() if b.enabled]
-            for name in names:
-                run_blend(name, cfg)
+        names = _names(blends) or [b.name for b in self.config.blends.values() if b.enabled]
+        for name in names:
+            run_blend(self.settings, name)
         return self._rows(names)
 
     def submit(self, name: str | None = None, kind: str = "blend") -> Path:
         """Write the validated submission submit/<name>.csv (`make submit`; default: the default blend;
         kind="model" submits a single model). Returns its path."""
         from submit.make_submission import make
-        with self.active() as cfg:
-            return make(kind, name or cfg.default_blend, cfg)
+        return make(self.settings, kind, name or self.config.default_blend)
 
     def leaderboard(self, public: str | Path | None = None):
         """Every finished model and blend, best first (`make leaderboard`; also writes submit/leaderboard.md).
         public: a downloaded public leaderboard (zip or CSV) adds where each would place."""
         from submit import leaderboard
-        with self.active() as cfg:
-            board = leaderboard.build(Path(public) if public else None, cfg)
-            leaderboard.write(board)
-            return leaderboard.table(board)
+        board = leaderboard.build(self.settings, Path(public) if public else None)
+        leaderboard.write(self.settings, board)
+        return leaderboard.table(board)
 
     def report(self) -> Path:
         """submit/report.html (`make report`): one offline page with the leaderboard and every figure."""
         from submit.report import write_report
-        with self.active() as cfg:
-            return write_report(cfg)
+        return write_report(self.settings)
 
     def run(self, models: Iterable[str] | str | None = None, n_jobs: int = 1, backend: str | None = None):
         """The whole pipeline as `make folds train ensemble submit leaderboard` runs it; the leaderboard."""
@@ -154,54 +137,41 @@ class Pipeline:
         import pandas as pd
         from core.data import load_train
         from folds.make_folds import load_folds
-        with self.active() as cfg:
-            result = _result(name)
-            train = load_train(cfg)
-            c, scores = cfg.competition, result.scores("oof", len(train))
-            table = pd.DataFrame({c.id: train.ids, c.target: train.target.astype(int),
-                                  "fold": load_folds(train, cfg), "oof": scores})
-            if result.threshold is not None:
-                table["predicted"] = cfg.metric.submitted(scores, result.threshold)
-            return table
+        cfg, result = self.config, self._result(name)
+        train = load_train(self.settings)
+        c, scores = cfg.competition, result.scores("oof", len(train))
+        table = pd.DataFrame({c.id: train.ids, c.target: train.target.astype(int),
+                              "fold": load_folds(self.settings, train), "oof": scores})
+        if result.threshold is not None:
+            table["predicted"] = cfg.metric.submitted(scores, result.threshold)
+        return table
 
     def test_predictions(self, name: str):
         """A finished model's or blend's test scores (the mean over its fold models), in test.csv's order,
         with the labels it submits for a thresholded metric."""
         import pandas as pd
         from core.data import load_test
-        with self.active() as cfg:
-            result = _result(name)
-            test = load_test(cfg)
-            scores = result.test_scores(test)
-            table = pd.DataFrame({cfg.competition.id: test.ids, "score": scores})
-            if result.threshold is not None:
-                table[cfg.competition.prediction] = cfg.metric.submitted(scores, result.threshold)
-            return table
+        cfg, result = self.config, self._result(name)
+        test = load_test(self.settings)
+        scores = result.test_scores(test)
+        table = pd.DataFrame({cfg.competition.id: test.ids, "score": scores})
+        if result.threshold is not None:
+            table[cfg.competition.prediction] = cfg.metric.submitted(scores, result.threshold)
+        return table
 
     def _rows(self, names: Iterable[str]):
         board = self.leaderboard()
         return board[board["name"].isin(list(names))].reset_index(drop=True)
 
-
-def _result(name: str):
-    """The finished model or blend called `name` (a model first, as the leaderboard lists both)."""
-    from core.paths import ensemble_dir, model_dir
-    from core.results import read_result
-    if (model_dir(name) / "metrics.json").exists():
-        return read_result("model", name)
-    if (ensemble_dir(name) / "metrics.json").exists():
-        return read_result("blend", name)
-    raise PipelineError(f"no finished model or blend named {name!r} in {default_workspace()}; "
-                        f"train it with run.train([{name!r}]) or run.blend([{name!r}])")
+    def _result(self, name: str):
+        """The finished model or blend called `name` (a model first, as the leaderboard lists both)."""
+        from core.results import read_result
+        for kind, folder in (("model", self.settings.model_dir(name)), ("blend", self.settings.ensemble_dir(name))):
+            if (folder / "metrics.json").exists():
+                return read_result(self.settings, kind, name)
+        raise PipelineError(f"no finished model or blend named {name!r} in {self.workspace}; "
+                            f"train it with run.train([{name!r}]) or run.blend([{name!r}])")
 
 
 def _names(names: Iterable[str] | str | None) -> list[str]:
     return [names] if isinstance(names, str) else list(names or [])
-
-
-def _set(settings: dict) -> None:
-    for key, value in settings.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value

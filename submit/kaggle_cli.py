@@ -14,9 +14,8 @@ from pathlib import Path
 
 from core import kaggle
 from core.cli import entry_point
-from core.config import Config, load_config
 from core.errors import PipelineError
-from core.paths import submit_dir
+from core.run import Run
 from submit.make_submission import check_file
 
 CODE_COMPETITION = ("{slug} is a code competition: Kaggle accepts only a kernel's output. Run `make kernel`, "
@@ -35,31 +34,30 @@ def leaderboard_command(slug: str, folder: Path) -> list[str]:
     return ["kaggle", "competitions", "leaderboard", slug, "--download", "-p", str(folder)]
 
 
-def submit(blend: str, message: str, cfg: Config | None = None) -> str:
-    cfg = cfg or load_config()
+def submit(run: Run, blend: str, message: str) -> str:
+    cfg = run.config
     slug = cfg.competition.slug
     if cfg.kaggle.code_competition:
         raise PipelineError(CODE_COMPETITION.format(slug=slug))
     if not message.strip():
         raise PipelineError("a submission needs a message: MESSAGE=\"what changed\"")
-    path = submit_dir() / f"{blend}.csv"
+    path = run.submit_dir / f"{blend}.csv"
     if not path.exists():
         raise PipelineError(f"{path} not found; write it first with `make submit BLEND={blend}`")
-    check_file(path, cfg)  # the file may have been edited since it was written
+    check_file(run, path)  # the file may have been edited since it was written
     return kaggle.run(submit_command(slug, path, message), what=f"kaggle competitions submit {slug}")
 
 
-def status(cfg: Config | None = None) -> str:
-    cfg = cfg or load_config()
-    return kaggle.run(status_command(cfg.competition.slug))
+def status(run: Run) -> str:
+    return kaggle.run(status_command(run.config.competition.slug))
 
 
-def download_leaderboard(cfg: Config | None = None) -> Path:
+def download_leaderboard(run: Run) -> Path:
     """The public leaderboard as a zip (a CSV with a Score column) for `make leaderboard PUBLIC_LB=...`."""
-    cfg = cfg or load_config()
-    folder = submit_dir() / "public-leaderboard"
-    kaggle.run(leaderboard_command(cfg.competition.slug, folder))
-    return folder / f"{cfg.competition.slug}.zip"
+    slug = run.config.competition.slug
+    folder = run.submit_dir / "public-leaderboard"
+    kaggle.run(leaderboard_command(slug, folder))
+    return folder / f"{slug}.zip"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -76,12 +74,13 @@ def parse_args(argv=None) -> argparse.Namespace:
 @entry_point
 def main(argv=None) -> None:
     args = parse_args(argv)
+    run = Run.from_environment()
     if args.command == "submit":
-        submit(args.blend, args.message)
+        submit(run, args.blend, args.message)
     elif args.command == "status":
-        status()
+        status(run)
     else:
-        path = download_leaderboard()
+        path = download_leaderboard(run)
         print(f"{path}: rank your models with `make leaderboard PUBLIC_LB={path}`")
 
 

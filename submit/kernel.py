@@ -18,6 +18,7 @@ import json
 
 from core.artifacts import read_json
 from core.cli import entry_point
+from core.run import Run
 from submit.kernel_api import output, push, status, submit
 from submit.kernel_bundle import METADATA, write
 from submit.kernel_dataset import DATASET_MODULES, dataset, upload_dataset
@@ -50,26 +51,27 @@ def _version(text: str) -> int:
 @entry_point
 def main(argv=None) -> None:
     args = parse_args(argv)
+    run = Run.from_environment()
     if args.command == "write":
-        folder = write()
+        folder = write(run)
         meta = json.loads((folder / METADATA).read_text(encoding="utf-8"))
         print(f"{folder}: kernel {meta['id']} ready; next: make kernel-push")
     elif args.command == "push":
-        push()
+        push(run)
         print("next: make kernel-status (polls until the run is complete or has failed)")
     elif args.command == "status":
-        status(wait=not args.no_wait, poll_seconds=args.poll)
+        status(run, wait=not args.no_wait, poll_seconds=args.poll)
     elif args.command == "output":
-        output()
+        output(run)
     elif args.command == "dataset":
         if args.upload:
-            upload_dataset(args.notes)
+            upload_dataset(run, args.notes)
         else:
-            folder = dataset()
-            print(f"{folder}: {', '.join(read_json(folder / DATASET_MODULES, 'write it again with `make kernel-dataset`')['modules'])}; next: "
-                  f"make kernel-dataset-upload")
+            folder = dataset(run)
+            held = read_json(folder / DATASET_MODULES, "write it again with `make kernel-dataset`")["modules"]
+            print(f"{folder}: {', '.join(held)}; next: make kernel-dataset-upload")
     else:
-        submit(args.version, args.message)
+        submit(run, args.version, args.message)
 
 
 if __name__ == "__main__":

@@ -14,47 +14,49 @@ from pathlib import Path
 
 from core import kaggle
 from core.artifacts import read_json, write_json
-from core.config import Config, load_config
 from core.errors import PipelineError
-from core.paths import submit_dir
+from core.run import Run
 from submit.kernel_bundle import kernel_folder, validate
 
 RUNNING = ("queued", "running", "new_script", "cancel_requested")     # kagglesdk's KernelWorkerStatus, lower-cased
 COMPLETE = "complete"
 
 
-def runs_file() -> Path:
+def runs_file(run: Run) -> Path:
     """What this machine pushed and saw of each kernel version's run (Kaggle reports only the latest run)."""
-    return submit_dir() / "kernel-runs.json"
+    return run.submit_dir / "kernel-runs.json"
 
 
-def kernel_id() -> str:
-    return validate(kernel_folder())["id"]
+def kernel_id(run: Run) -> str:
+    return validate(kernel_folder(run))["id"]
 
 
-def runs() -> dict:
+def runs(run: Run) -> dict:
     """{"kernel": id, "versions": {"<n>": {"status": ..., ...}}}: what this machine pushed and saw."""
-    return read_json(runs_file(), f"it records the kernel versions pushed from here; fix or delete it") if runs_file().exists() else {"kernel": "", "versions": {}}
+    path = runs_file(run)
+    if not path.exists():
+        return {"kernel": "", "versions": {}}
+    return read_json(path, "it records the kernel versions pushed from here; fix or delete it")
 
 
-def record_run(kernel: str, version: int | None, **facts) -> None:
+def record_run(run: Run, kernel: str, version: int | None, **facts) -> None:
     if version is None:
         return
-    seen = runs()
+    seen = runs(run)
     if seen["kernel"] != kernel:
         seen = {"kernel": kernel, "versions": {}}
     seen["versions"][str(version)] = {**seen["versions"].get(str(version), {}), **facts}
-    write_json(runs_file(), seen)
+    write_json(runs_file(run), seen)
 
 
-def latest_version(kernel: str) -> int | None:
-    seen = runs()
+def latest_version(run: Run, kernel: str) -> int | None:
+    seen = runs(run)
     return max(map(int, seen["versions"]), default=None) if seen["kernel"] == kernel else None
 
 
-def push(cfg: Config | None = None) -> int:
+def push(run: Run) -> int:
     """Push submit/kernel/ as a new version; its number. Kaggle's refusal (the response's error) is an error here."""
-    folder = kernel_folder()
+    folder = kernel_folder(run)
     kernel = validate(folder)["id"]
     response = kaggle.call(f"kaggle kernels push -p {folder}", lambda api: api.kernels_push(str(folder)))
     if response is None or response.error:
@@ -63,7 +65,7 @@ def push(cfg: Config | None = None) -> int:
     invalid = {what: list(getattr(response, f"invalid_{what}_sources", None) or [])
                for what in ("dataset", "competition", "kernel", "model")}
     version, url = response.version_number or None, kaggle.redact(str(response.url or ""))
-    record_run(kernel, version, status="pushed", url=url, pushed=time.strftime("%Y-%m-%d %H:%M:%S"))
+    record_run(run, kernel, version, status="pushed", url=url, pushed=time.strftime("%Y-%m-%d %H:%M:%S"))
     if any(invalid.values()):
         named = "; ".join(f"{what} sources {', '.join(v)}" for what, v in invalid.items() if v)
         raise PipelineError(f"kernel {kernel} version {version} was pushed without what Kaggle does not know: {named}. "
@@ -89,11 +91,11 @@ def log_tail(text: str, lines: int = 30) -> str:
     return "\n".join("  " + line for line in kept)
 
 
-def status(wait: bool = True, poll_seconds: float = 30.0) -> str:
+def status(run: Run, wait: bool = True, poll_seconds: float = 30.0) -> str:
     """The latest run's state, polled until it is complete or has failed (wait); a failed run is an error
     showing Kaggle's failure message and the tail of the run's log."""
-    kernel = kernel_id()
-    version = latest_version(kernel)
+    kernel = kernel_id(run)
+    version = latest_version(run, kernel)
     label = f"kernel {kernel}" + (f" version {version}" if version else " (latest version)")
     last = None
     while True:
@@ -106,7 +108,7 @@ def status(wait: bool = True, poll_seconds: float = 30.0) -> str:
             break
         time.sleep(poll_seconds)
     failure = kaggle.redact(str(getattr(response, "failure_message", "") or ""))
-    record_run(kernel, version, status=state, failure=failure)
+    record_run(run, kernel, version, status=state, failure=failure)
     if state in RUNNING or state == COMPLETE:
         if state == COMPLETE:
             print(f"next: make kernel-output, then make kernel-submit VERSION={version or '<n>'} MESSAGE=\"...\"")
@@ -119,11 +121,11 @@ def status(wait: bool = True, poll_seconds: float = 30.0) -> str:
                         f"\nthe log's last lines:\n{log}")
 
 
-def output(cfg: Config | None = None) -> Path:
+def output(run: Run) -> Path:
     """Download the latest run's output into submit/kernel-output/; its submission.csv must be there."""
-    cfg = cfg or load_config()
-    kernel = kernel_id()
-    folder = submit_dir() / "kernel-output"
+    cfg = run.config
+    kernel = kernel_id(run)
+    folder = run.submit_dir / "kernel-output"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     files, _ = kaggle.call(f"kaggle kernels output {kernel}",
@@ -141,19 +143,19 @@ def output(cfg: Config | None = None) -> Path:
     return submission
 
 
-def submit(version: int, message: str, cfg: Config | None = None):
+def submit(run: Run, version: int, message: str):
     """Submit a version's submission.csv; refused when that version's run failed or is not finished."""
-    cfg = cfg or load_config()
+    cfg = run.config
     if version < 1:
         raise PipelineError(f"kernel version must be 1 or more, not {version}; `make kernel-push` prints it")
     if not message.strip():
         raise PipelineError("a submission needs a message: MESSAGE=\"what changed\"")
-    kernel = kernel_id()
-    latest = latest_version(kernel)
-    seen = runs()["versions"].get(str(version), {}) if runs()["kernel"] == kernel else {}
+    kernel = kernel_id(run)
+    latest = latest_version(run, kernel)
+    seen = runs(run)["versions"].get(str(version), {}) if runs(run)["kernel"] == kernel else {}
     if latest is None or version >= latest:      # Kaggle reports the latest run only
         state = state_of(kaggle.call(f"kaggle kernels status {kernel}", lambda api: api.kernels_status(kernel)))
-        record_run(kernel, latest, status=state)
+        record_run(run, kernel, latest, status=state)
     else:
         state = seen.get("status", "")
         if not state:

@@ -31,9 +31,10 @@ from slugify import slugify  # the kaggle CLI's own slug rule (python-slugify, i
 
 from core import kaggle
 from core.artifacts import read_json, write_json, write_text
-from core.config import Config, load_config
+from core.config import Config
 from core.errors import PipelineError
-from core.paths import REPO, submit_dir
+from core.paths import REPO
+from core.run import Run
 from core.tables import config_files, resolved_text
 from submit.kernel_contents import (KAGGLE_MODEL_URL, built_in_kernel, kaggle_model_sources, kernel_models,
                                     kernel_vectors, model_handles, needed_modules, outside_files, to_attach)
@@ -48,13 +49,14 @@ CHECKED_PACKAGES = {"tensorflow": "tensorflow", "tf-keras": "tf_keras", "tensorf
                     "tensorflow-text": "tensorflow_text"}   # requirements.txt name -> module the kernel checks
 
 
-def kernel_folder() -> Path:
-    return submit_dir() / "kernel"
+def kernel_folder(run: Run) -> Path:
+    return run.submit_dir / "kernel"
 
 
 # ---------------------------------------------------------------- refusals: what `write` will not send
-def external_data_problems(cfg: Config) -> list[str]:
+def external_data_problems(run: Run) -> list[str]:
     """[kaggle] external_data = false: every kernel model must come from the competition's own data."""
+    cfg = run.config
     if cfg.kaggle.external_data:
         return []
     found = []
@@ -74,8 +76,9 @@ def external_data_problems(cfg: Config) -> list[str]:
         if found else []
 
 
-def dataset_source_problems(cfg: Config) -> list[str]:
+def dataset_source_problems(run: Run) -> list[str]:
     """Each module the kernel cannot build must come from an attached dataset ([kaggle] dataset_sources)."""
+    cfg = run.config
     attach = to_attach(cfg)
     if not attach:
         return []
@@ -87,7 +90,7 @@ def dataset_source_problems(cfg: Config) -> list[str]:
     if not sources:
         return [f"no dataset source for the locally built module(s) {named}: the kernel cannot build them, and "
                 f"[kaggle] dataset_sources is empty; {how}"]
-    held = dataset_folder() / DATASET_MODULES
+    held = dataset_folder(run) / DATASET_MODULES
     ours = read_json(held, "write it again with `make kernel-dataset`") if held.exists() else {}
     if set(sources) == {ours.get("id")}:
         missing = [name for name in attach if name not in ours.get("modules", [])]
@@ -102,8 +105,8 @@ def dataset_source_problems(cfg: Config) -> list[str]:
 REFUSALS = [external_data_problems, dataset_source_problems, plan_problems]
 
 
-def refusals(cfg: Config) -> list[str]:
-    return [problem for check in REFUSALS for problem in check(cfg)]
+def refusals(run: Run) -> list[str]:
+    return [problem for check in REFUSALS for problem in check(run)]
 
 
 def offline_problems(cfg: Config) -> list[str]:
@@ -255,13 +258,13 @@ def _decoded_code(text: str) -> str:
         return "".join(z.read(n).decode("utf-8", errors="replace") for n in z.namelist())
 
 
-def write(cfg: Config | None = None) -> Path:
-    cfg = cfg or load_config()
-    problems = refusals(cfg)
+def write(run: Run) -> Path:
+    cfg = run.config
+    problems = refusals(run)
     if problems:
         raise PipelineError(f"{cfg.path}: the kernel is not written: " + "\n  ".join(problems))
     settings = cfg.kaggle
-    folder = kernel_folder()
+    folder = kernel_folder(run)
     body, meta = script(cfg), metadata(cfg, settings)
     meta_text = json.dumps(meta, indent=2, sort_keys=True) + "\n"
     refuse_secrets({CODE_FILE: body, METADATA: meta_text})

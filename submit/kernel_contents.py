@@ -11,7 +11,6 @@ from pathlib import Path
 
 from core.config import Config
 from core.errors import PipelineError
-from core.tables import read_tables
 from models.catalogue import modules_of, spec_of
 
 KAGGLE_MODEL_URL = re.compile(r"^https://www\.kaggle\.com/models/([^/]+)/([^/]+)/([^/]+)/([^/]+)/(\d+)/?$")
@@ -25,10 +24,8 @@ def kernel_models(cfg: Config) -> list[str]:
     """
     if not cfg.default_blend:
         raise PipelineError(f"{cfg.path}: [ensemble] default is not set; the kernel submits that blend")
-    cfg.blend(cfg.default_blend)
-    raw = read_tables(cfg.path)["blends"][cfg.default_blend]["members"]
-    return [m for m in raw if m not in cfg.models or (cfg.models[m].enabled is not False
-                                                      and (cfg.models[m].enabled != "gpu" or cfg.kaggle.enable_gpu))]
+    return [m for m in cfg.blend(cfg.default_blend).members
+            if cfg.models[m].enabled is not False and (cfg.models[m].enabled != "gpu" or cfg.kaggle.enable_gpu)]
 
 
 def kaggle_model_sources(cfg: Config) -> dict[str, str]:

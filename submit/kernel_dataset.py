@@ -9,33 +9,32 @@ from pathlib import Path
 
 from core import kaggle
 from core.artifacts import read_json, write_json
-from core.config import Config, load_config
 from core.errors import PipelineError
-from core.paths import hub_dir, submit_dir
+from core.run import Run
 from submit.kernel_contents import to_attach
 
 DATASET_METADATA = "dataset-metadata.json"
 DATASET_MODULES = "modules.json"             # in the dataset folder: which modules it holds
 
 
-def dataset_folder() -> Path:
-    return submit_dir() / "kernel-dataset"
+def dataset_folder(run: Run) -> Path:
+    return run.submit_dir / "kernel-dataset"
 
 
-def dataset(cfg: Config | None = None) -> Path:
+def dataset(run: Run) -> Path:
     """submit/kernel-dataset/: dataset-metadata.json and each module the kernel must be given (models/hub/<name>/,
     its previous/ left out), hard-linked where the disk allows, for `kaggle datasets create` / `version`."""
-    cfg = cfg or load_config()
+    cfg = run.config
     modules = list(to_attach(cfg))
     if not modules:
         raise PipelineError(f"{cfg.path}: the kernel's models need no locally built module: no dataset to write")
-    unbuilt = [m for m in modules if not (hub_dir() / m / "saved_model.pb").exists()]
+    unbuilt = [m for m in modules if not (run.hub_dir / m / "saved_model.pb").exists()]
     if unbuilt:
         raise PipelineError(f"module(s) {', '.join(unbuilt)} not built; run `make modules` first")
-    folder = dataset_folder()
+    folder = dataset_folder(run)
     shutil.rmtree(folder, ignore_errors=True)
     for name in modules:
-        shutil.copytree(hub_dir() / name, folder / name, copy_function=_link_or_copy,
+        shutil.copytree(run.hub_dir / name, folder / name, copy_function=_link_or_copy,
                         ignore=lambda d, names: [n for n in names if n in ("previous", ".previous.moving")])
     slug = cfg.kaggle.dataset or f"{cfg.competition.slug[:42]}-modules"
     ident = f"{kaggle.owner(cfg.kaggle)}/{slug}"
@@ -53,9 +52,9 @@ def _link_or_copy(src: str, dst: str) -> None:
         shutil.copy2(src, dst)
 
 
-def upload_dataset(notes: str) -> str:
+def upload_dataset(run: Run, notes: str) -> str:
     """Create the dataset from submit/kernel-dataset/, or a new version of it when it exists; its URL."""
-    folder = dataset_folder()
+    folder = dataset_folder(run)
     if not (folder / DATASET_METADATA).exists():
         raise PipelineError(f"{folder / DATASET_METADATA} not found; write it first with `make kernel-dataset`")
     ident = read_json(folder / DATASET_METADATA, "write it again with `make kernel-dataset`")["id"]

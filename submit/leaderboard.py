@@ -25,13 +25,12 @@ import pandas as pd
 
 from core.artifacts import read_json, write_text
 from core.cli import entry_point
-from core.config import Config, load_config
 from core.data import Split, load_solution, load_test, read_table, texts_fingerprint
 from core.errors import PipelineError
 from core.metrics import Metric
-from core.paths import submit_dir
 from core.records import commit_label
 from core.results import Result, all_results, rebuild_hint
+from core.run import Run
 
 
 @dataclass
@@ -98,9 +97,9 @@ def result_row(result: Result, metric: Metric, test: Split, solution: Split | No
     return row
 
 
-def file_rows(metric: Metric, solution: Split, test: Split, cfg: Config) -> list[Row]:
-    c, rows = cfg.competition, []
-    for path in sorted(submit_dir().glob("*.csv")):
+def file_rows(run: Run, metric: Metric, solution: Split, test: Split) -> list[Row]:
+    c, rows = run.config.competition, []
+    for path in sorted(run.submit_dir.glob("*.csv")):
         row = Row("file", path.name)
         try:
             check_made_for(path, test)
@@ -158,14 +157,13 @@ def place_text(score: float, public: np.ndarray, metric: Metric) -> str:
 
 
 # ---------------------------------------------------------------- the board
-def build(public: Path | None = None, cfg: Config | None = None) -> Board:
-    cfg = cfg or load_config()
-    metric = cfg.metric
-    solution = load_solution(cfg)
-    test = load_test(cfg)
-    board = Board(metric, [result_row(r, metric, test, solution) for r in all_results()])
+def build(run: Run, public: Path | None = None) -> Board:
+    metric = run.config.metric
+    solution = load_solution(run)
+    test = load_test(run)
+    board = Board(metric, [result_row(r, metric, test, solution) for r in all_results(run)])
     if solution is not None:
-        board.files = file_rows(metric, solution, test, cfg)
+        board.files = file_rows(run, metric, solution, test)
     order = lambda row: _order(row, metric)  # noqa: E731
     board.rows.sort(key=order)
     board.files.sort(key=order)
@@ -243,8 +241,8 @@ def table(board: Board) -> pd.DataFrame:
     return frame
 
 
-def write(board: Board) -> Path:
-    path = submit_dir() / "leaderboard.md"
+def write(run: Run, board: Board) -> Path:
+    path = run.submit_dir / "leaderboard.md"
     write_text(path, markdown(board))
     return path
 
@@ -254,8 +252,9 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--public", type=Path, help="public leaderboard CSV or the zip `kaggle ... --download` gives")
     args = parser.parse_args(argv)
-    board = build(args.public)
-    path = write(board)
+    run = Run.from_environment()
+    board = build(run, args.public)
+    path = write(run, board)
     print(markdown(board), end="")
     print(f"\n{path}")
 

@@ -21,19 +21,20 @@ import pandas as pd
 
 from core.artifacts import csv_bytes, read_json, write_bytes, write_json
 from core.cli import entry_point
-from core.config import Config, load_config
+from core.config import Config
 from core.data import load_sample_submission, load_test, read_table
 from core.errors import PipelineError
 from core.metrics import Metric
-from core.paths import submit_dir
 from core.results import Result, read_result
+from core.run import Run
 
 
-def build_submission(result: Result, cfg: Config) -> pd.DataFrame:
+def build_submission(run: Run, result: Result) -> pd.DataFrame:
     """sample_submission's ids (test.csv's, in its order: core.data checks), with what the metric scores."""
+    cfg = run.config
     c = cfg.competition
-    test = load_test(cfg)
-    sample = load_sample_submission(test, cfg)
+    test = load_test(run)
+    sample = load_sample_submission(run, test)
     values = cfg.metric.submitted(result.test_scores(test), result.threshold)
     table = pd.DataFrame({c.id: test.ids, c.prediction: values})
     return table[list(sample.columns)] if set(sample.columns) == set(table.columns) else table
@@ -81,11 +82,11 @@ def require_valid(table: pd.DataFrame, sample: pd.DataFrame, cfg: Config, what: 
         raise PipelineError(f"{what}: refusing a corrupt submission: " + "; ".join(found))
 
 
-def check_file(path: Path, cfg: Config | None = None) -> pd.DataFrame:
+def check_file(run: Run, path: Path) -> pd.DataFrame:
     """Re-validate a submission file on disk (before it is sent to Kaggle or scored)."""
-    cfg = cfg or load_config()
+    cfg = run.config
     c = cfg.competition
-    sample = load_sample_submission(load_test(cfg), cfg)
+    sample = load_sample_submission(run, load_test(run))
     table = read_table(Path(path), [c.id, c.prediction])
     require_valid(table, sample, cfg, str(path))
     return table
@@ -111,15 +112,15 @@ def manifest(result: Result, table: pd.DataFrame, csv_bytes: bytes, cfg: Config)
     }
 
 
-def make(kind: str, name: str, cfg: Config | None = None) -> Path:
-    cfg = cfg or load_config()
-    result = read_result(kind, name)
+def make(run: Run, kind: str, name: str) -> Path:
+    cfg = run.config
+    result = read_result(run, kind, name)
     if result.metrics["metric"] != cfg.metric.name:
         raise PipelineError(f"{result.folder}: scored by {result.metrics['metric']}, the competition by "
                             f"{cfg.metric.name}; rerun `make train ensemble` to rescore it")
-    table = build_submission(result, cfg)
-    sample = load_sample_submission(load_test(cfg), cfg)
-    path = submit_dir() / f"{name}.csv"
+    table = build_submission(run, result)
+    sample = load_sample_submission(run, load_test(run))
+    path = run.submit_dir / f"{name}.csv"
     require_valid(table, sample, cfg, str(path))
     data = csv_bytes(table)
     write_json(path.with_suffix(".json"), manifest(result, table, data, cfg))
@@ -139,7 +140,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> None:
     args = parse_args(argv)
     kind, name = ("blend", args.blend) if args.blend else ("model", args.model)
-    path = make(kind, name)
+    path = make(Run.from_environment(), kind, name)
     facts = read_json(path.with_suffix(".json"), f"write it again: make submit BLEND={name}")
     what = (f"{facts['mean_prediction']:.2%} positive at threshold {facts['threshold']:.6g}"
             if facts["threshold"] is not None

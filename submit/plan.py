@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.cli import entry_point
-from core.config import Config, load_config
-from core.paths import REPO, input_dir
+from core.paths import REPO
+from core.run import Run
 from submit.kernel_contents import kernel_models
 
 THROUGHPUTS = REPO / "tests" / "benchmarks" / "throughputs.json"
@@ -72,18 +72,20 @@ def model_minutes(measured: dict | None, rows: tuple[int, int], k: int) -> float
     return (embed + train) / 60
 
 
-def competition_rows(cfg: Config) -> tuple[int, int]:
+def competition_rows(run: Run) -> tuple[int, int]:
     """Rows of input/ when the competition is there, else [competition] rows, else the real Quora size."""
-    files = [input_dir() / cfg.competition.train, input_dir() / cfg.competition.test]
+    cfg = run.config
+    files = [run.input_dir / cfg.competition.train, run.input_dir / cfg.competition.test]
     if all(f.is_file() for f in files):
         with open(files[0], "rb") as a, open(files[1], "rb") as b:
             return sum(1 for _ in a) - 1, sum(1 for _ in b) - 1
     return tuple(cfg.competition.rows) or QUORA_ROWS
 
 
-def make_plan(cfg: Config, rows: tuple[int, int] | None = None, throughputs: dict | None = None) -> Plan:
+def make_plan(run: Run, rows: tuple[int, int] | None = None, throughputs: dict | None = None) -> Plan:
+    cfg = run.config
     throughputs = load_throughputs() if throughputs is None else throughputs
-    rows = rows or competition_rows(cfg)
+    rows = rows or competition_rows(run)
     minutes = {m: {hw: model_minutes(throughputs.get(hw, {}).get("models", {}).get(m), rows, cfg.folds.k)
                    for hw in HARDWARE} for m in kernel_models(cfg)}
     measured = [hw for hw in HARDWARE if hw in throughputs]
@@ -111,10 +113,11 @@ def report(plan: Plan, throughputs: dict) -> str:
     return "\n".join(lines)
 
 
-def plan_problems(cfg: Config) -> list[str]:
+def plan_problems(run: Run) -> list[str]:
     """`make kernel`'s check: a plan whose measured time is over the kernel's limit, with the models to drop.
     A plan with unmeasured models cannot be judged: it is said, and not refused."""
-    plan = make_plan(cfg)
+    cfg = run.config
+    plan = make_plan(run)
     if plan.total is None:
         unmeasured = [m for m, t in plan.minutes.items() if t[plan.judged_on] is None]
         print(f"warning: no measured throughput for {', '.join(unmeasured)} on {plan.judged_on}; the kernel's time "
@@ -142,9 +145,8 @@ def main(argv=None) -> None:
     parser.add_argument("--train-rows", type=int)
     parser.add_argument("--test-rows", type=int)
     args = parser.parse_args(argv)
-    cfg = load_config()
     rows = (args.train_rows, args.test_rows) if args.train_rows and args.test_rows else None
-    print(report(make_plan(cfg, rows), load_throughputs()))
+    print(report(make_plan(Run.from_environment(), rows), load_throughputs()))
 
 
 if __name__ == "__main__":

@@ -22,11 +22,11 @@ import numpy as np
 
 from core.artifacts import read_json, write_text
 from core.cli import entry_point
-from core.config import Config, load_config
+from core.config import Config
 from core.data import load_competition
 from core.errors import PipelineError
-from core.paths import submit_dir, workspace
 from core.results import Result, all_results, rebuild_hint
+from core.run import Run
 from submit import leaderboard
 from submit.leaderboard import _num
 
@@ -50,14 +50,14 @@ class Data:
     results: list[Result]                   # schema-checked models and blends
 
 
-def gather(cfg: Config) -> Data:
+def gather(run: Run) -> Data:
     try:
-        train, test = load_competition(cfg)
+        train, test = load_competition(run)
         y, n_test = train.target.astype(np.int64), len(test)
     except PipelineError:                   # the report still shows what the metrics files say, nothing of test.npy
         y, n_test, test = None, None, None
     results = []
-    for r in all_results():
+    for r in all_results(run):
         try:
             r.check()
             if test is not None:
@@ -65,7 +65,7 @@ def gather(cfg: Config) -> Data:
             results.append(r)
         except PipelineError:
             continue                        # the leaderboard's note says why
-    return Data(cfg, y, n_test, results)
+    return Data(run.config, y, n_test, results)
 
 
 # ---- tables ---------------------------------------------------------------------------------------------------
@@ -218,26 +218,25 @@ def image_html(data: bytes, caption: str) -> str:
             f"<figcaption>{html.escape(caption)}</figcaption></figure>")
 
 
-def figures() -> list[Path]:
-    root = workspace()
+def figures(root: Path) -> list[Path]:
     found = [root / "models" / "training_curves.png"]
     found += sorted((root / "models").glob("*/*.png")) + sorted((root / "ensembles").glob("*/*.png"))
     return [p for p in dict.fromkeys(found) if p.is_file()]
 
 
-def figure_html(path: Path) -> str:
-    return image_html(path.read_bytes(), path.relative_to(workspace()).as_posix())
+def figure_html(path: Path, root: Path) -> str:
+    return image_html(path.read_bytes(), path.relative_to(root).as_posix())
 
 
 # ---- the page ----------------------------------------------------------------------------------------------------
 
-def public_leaderboard() -> Path | None:
+def public_leaderboard(run: Run) -> Path | None:
     """The newest downloaded public leaderboard (`make kaggle-leaderboard`), if any."""
-    found = sorted((submit_dir() / "public-leaderboard").glob("*.zip"), key=lambda p: p.stat().st_mtime)
+    found = sorted((run.submit_dir / "public-leaderboard").glob("*.zip"), key=lambda p: p.stat().st_mtime)
     return found[-1] if found else None
 
 
-def page(board: leaderboard.Board, data: Data, pictures: list[Path], title: str) -> str:
+def page(board: leaderboard.Board, data: Data, pictures: list[Path], root: Path, title: str) -> str:
     order = [r.name for r in board.rows]
     label = board.metric.label
     sections = [("leaderboard", "Leaderboard"), ("blends", "Blends: what each submits"),
@@ -267,7 +266,7 @@ def page(board: leaderboard.Board, data: Data, pictures: list[Path], title: str)
     corr = correlation_figure(data)
     parts.append(image_html(corr, "Pearson correlation of OOF predictions; low correlation is what a blend gains "
                                   "from") if corr else "<p>Fewer than two trained models.</p>")
-    shown = "".join(figure_html(p) for p in pictures)
+    shown = "".join(figure_html(p, root) for p in pictures)
     parts += ['<h2 id="figures">Figures</h2>', f'<div class="figures">{shown}</div>' if shown else
               "<p>No figures yet.</p>"]
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
@@ -283,12 +282,12 @@ def _summary(data: Data) -> str:
     return f'<p class="note">{html.escape("; ".join(facts))}</p>'
 
 
-def write_report(cfg: Config | None = None) -> Path:
-    cfg = cfg or load_config()
-    board = leaderboard.build(public_leaderboard(), cfg)
-    leaderboard.write(board)
-    path = submit_dir() / "report.html"
-    write_text(path, page(board, gather(cfg), figures(), f"{cfg.competition.slug}: models and blends"))
+def write_report(run: Run) -> Path:
+    board = leaderboard.build(run, public_leaderboard(run))
+    leaderboard.write(run, board)
+    path = run.submit_dir / "report.html"
+    write_text(path, page(board, gather(run), figures(run.workspace), run.workspace,
+                          f"{run.config.competition.slug}: models and blends"))
     return path
 
 
@@ -298,8 +297,9 @@ def _pct(value: float) -> str:
 
 @entry_point
 def main() -> None:
-    path = write_report()
-    print(f"{path}: {len(figures())} figure(s) embedded; open it in a browser")
+    run = Run.from_environment()
+    path = write_report(run)
+    print(f"{path}: {len(figures(run.workspace))} figure(s) embedded; open it in a browser")
 
 
 if __name__ == "__main__":

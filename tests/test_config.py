@@ -6,11 +6,12 @@ import pytest
 from core.config import load_config
 from core.errors import PipelineError
 from models.catalogue import catalogue, spec_of
+from conftest import here
 
 
 def test_a_model_starts_from_the_train_table_and_overrides_it(workspace):
     from models.catalogue import spec_of
-    cfg = load_config()
+    cfg = here().config
     assert spec_of(cfg, "tiny-frozen").options.epochs == 2          # from [train]
     assert spec_of(cfg, "tiny-tuned").options.module_lr == 0.01    # its own entry
 
@@ -19,7 +20,7 @@ def test_config_env_selects_the_file(workspace, monkeypatch, tmp_path):
     other = tmp_path / "other.toml"
     other.write_text((workspace / "pipeline.toml").read_text().replace("k = 3", "k = 4"))
     monkeypatch.setenv("CONFIG", str(other))
-    assert load_config().folds.k == 4
+    assert here().config.folds.k == 4
 
 
 def test_a_key_the_models_kind_does_not_take_is_refused_naming_the_table_the_key_and_the_kinds_keys(workspace):
@@ -27,7 +28,7 @@ def test_a_key_the_models_kind_does_not_take_is_refused_naming_the_table_the_key
     path.write_text(path.read_text().replace('[models.tfidf-lr]\n', '[models.tfidf-lr]\nlearning_rate = 1\n'))
     with pytest.raises(PipelineError, match=re.escape("[models.tfidf-lr] has key(s) ['learning_rate'] that kind "
                                                       "'tfidf' does not take; its keys: ['C', 'max_features', 'seed']")):
-        catalogue(load_config())
+        catalogue(here().config)
 
 
 def test_a_routing_key_against_the_kind_is_refused(workspace):
@@ -35,14 +36,14 @@ def test_a_routing_key_against_the_kind_is_refused(workspace):
     path.write_text(path.read_text().replace('module_lr = 0.01\n', 'module_lr = 0.01\nfeatures = "tokens"\n'))
     with pytest.raises(PipelineError, match=re.escape("[models.tiny-tuned] trainable = True does not fit kind = "
                                                       "'tokens'")):
-        catalogue(load_config())
+        catalogue(here().config)
 
 
 def test_seeds_must_be_a_whole_number_of_at_least_one(workspace):
     path = workspace / "pipeline.toml"
     path.write_text(path.read_text().replace('output_dim = 4\ntrainable', 'output_dim = 4\nseeds = 0\ntrainable'))
     with pytest.raises(PipelineError, match=r"\[models.tiny-tuned\] seeds must be at least 1, got 0"):
-        catalogue(load_config())
+        catalogue(here().config)
 
 
 @pytest.mark.parametrize("table, key, value, message", [
@@ -68,7 +69,7 @@ def test_a_value_of_the_wrong_type_or_out_of_range_is_refused_naming_the_table_a
     path = workspace / "pipeline.toml"
     edit(path, table, key, value)
     with pytest.raises(PipelineError) as refused:
-        catalogue(load_config())
+        catalogue(here().config)
     assert message in str(refused.value) and str(path) in str(refused.value)
 
 
@@ -85,12 +86,12 @@ def test_a_blend_naming_an_unknown_model_is_refused_when_the_configuration_loads
     path = workspace / "pipeline.toml"
     path.write_text(path.read_text().replace('members = ["tfidf-lr", "tiny-frozen"]', 'members = ["tfidf-lr", "tiny-frozn"]'))
     with pytest.raises(PipelineError, match=r"\[blends.mean\] members names unknown model\(s\) \['tiny-frozn'\]"):
-        load_config()
+        here().config
 
 
 def test_an_unknown_model_name_lists_the_known_ones(workspace):
     with pytest.raises(PipelineError, match="no model named 'nope'; known models: tfidf-lr"):
-        load_config().model("nope")
+        here().config.model("nope")
 
 
 def test_the_repository_config_has_the_online_catalogue():
@@ -104,16 +105,17 @@ def test_the_repository_config_has_the_online_catalogue():
 
 
 def test_a_gpu_only_model_is_left_out_of_models_and_blends_without_a_gpu(workspace, monkeypatch):
-    from core import config
+    from core.run import Run
+    from ensembles.blend import members_here
     path = workspace / "pipeline.toml"
     path.write_text(path.read_text().replace('trainable = true\nmodule_lr = 0.01', 'trainable = true\nmodule_lr = 0.01\nenabled = "gpu"')
                     .replace('members = ["tfidf-lr", "tiny-frozen"]', 'members = ["tfidf-lr", "tiny-frozen", "tiny-tuned"]'))
-    monkeypatch.setattr(config, "gpu_present", lambda: False)
-    cfg = load_config()
-    assert "tiny-tuned" not in [m.name for m in cfg.enabled_models()]
-    assert cfg.blend("mean").members == ("tfidf-lr", "tiny-frozen")
-    monkeypatch.setattr(config, "gpu_present", lambda: True)
-    assert load_config().blend("mean").members == ("tfidf-lr", "tiny-frozen", "tiny-tuned")
+    cfg = here().config
+    assert "tiny-tuned" not in [m.name for m in cfg.enabled_models(gpu=False)]
+    assert "tiny-tuned" in [m.name for m in cfg.enabled_models(gpu=True)]
+    assert members_here(here().with_(devices="cpu"), cfg.blend("mean")).members == ("tfidf-lr", "tiny-frozen")
+    monkeypatch.setattr(Run, "gpu", property(lambda run: True))
+    assert members_here(here(), cfg.blend("mean")).members == ("tfidf-lr", "tiny-frozen", "tiny-tuned")
 
 
 # ---- a configuration over a base file, and the competition's text columns
@@ -125,7 +127,7 @@ def over_base(workspace, text: str) -> None:
 
 def test_a_configuration_over_a_base_file_overrides_only_the_tables_it_names(workspace):
     over_base(workspace, '[competition]\nid = "id"\n\n[folds]\nk = 4\n\n[models.tfidf-lr]\nC = 8.0\n')
-    cfg = load_config()
+    cfg = here().config
     assert (cfg.competition.id, cfg.competition.text, cfg.folds.k, cfg.folds.seed) == ("id", "question_text", 4, 7)
     assert spec_of(cfg, "tfidf-lr").kind == "tfidf" and spec_of(cfg, "tfidf-lr").options.C == 8.0
     assert set(cfg.models) == {"tfidf-lr", "tiny-frozen", "tiny-tokens", "tiny-tuned"} and cfg.default_blend == "mean"
@@ -134,14 +136,14 @@ def test_a_configuration_over_a_base_file_overrides_only_the_tables_it_names(wor
 def test_a_missing_base_file_is_named_with_the_fix(workspace):
     (workspace / "pipeline.toml").write_text('base = "nope.toml"\n')
     with pytest.raises(PipelineError, match=r"pipeline.toml: base file .*nope.toml not found; fix base = 'nope.toml'"):
-        load_config()
+        here().config
 
 
 def test_a_base_that_leads_back_to_the_file_is_refused(workspace):
     over_base(workspace, "")
     (workspace / "base.toml").write_text('base = "pipeline.toml"\n' + (workspace / "base.toml").read_text())
     with pytest.raises(PipelineError, match="cannot be its own base"):
-        load_config()
+        here().config
 
 
 def test_the_disaster_tweets_file_takes_the_catalogue_from_pipeline_toml():
@@ -157,17 +159,17 @@ def test_the_disaster_tweets_file_takes_the_catalogue_from_pipeline_toml():
 
 def test_text_may_name_several_columns(workspace):
     over_base(workspace, '[competition]\ntext = ["keyword", "text"]\n')
-    assert load_config().competition.text_columns == ("keyword", "text")
+    assert here().config.competition.text_columns == ("keyword", "text")
 
 
 def test_a_text_template_naming_a_column_outside_text_is_refused(workspace):
     over_base(workspace, '[competition]\ntext = ["keyword", "text"]\ntext_template = "{keyword} {place}: {text}"\n')
     with pytest.raises(PipelineError, match=r"\[competition\] text_template names \['place'\], not among the text "
                                             r"columns \['keyword', 'text'\]; add them to text"):
-        load_config()
+        here().config
 
 
 def test_the_target_cannot_be_a_text_column(workspace):
     over_base(workspace, '[competition]\ntext = ["question_text", "target"]\n')
     with pytest.raises(PipelineError, match=r"\[competition\] text must not name the target column 'target'"):
-        load_config()
+        here().config

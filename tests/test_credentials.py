@@ -8,6 +8,7 @@ import pytest
 from core import kaggle
 from core.errors import PipelineError
 from submit_fakes import CONFIG, full_world, setup_env
+from conftest import here
 
 SECRET = "planted-secret-0123456789"
 
@@ -81,13 +82,13 @@ def test_a_failed_command_reports_without_the_credential(planted, monkeypatch):
 
 def test_the_submission_manifest_holds_no_credential(planted):
     from submit.make_submission import make
-    path = make("blend", "mean")
+    path = make(here(), "blend", "mean")
     assert SECRET not in path.with_suffix(".json").read_text() + path.read_text()
 
 
 def test_the_kernel_folder_holds_no_credential(planted):
     from submit import kernel_bundle
-    folder = kernel_bundle.write()
+    folder = kernel_bundle.write(here())
     texts = [p.read_text() for p in folder.iterdir()]
     assert texts and not any(SECRET in t or SECRET in kernel_bundle._decoded_code(t) for t in texts)
 
@@ -96,7 +97,7 @@ def test_a_credential_copied_into_the_project_config_keeps_the_kernel_from_being
     from submit import kernel_bundle
     (planted / "pipeline.toml").write_text(CONFIG + f"\n# pasted by mistake: {SECRET}\n")
     with pytest.raises(PipelineError, match="would contain a Kaggle credential"):
-        kernel_bundle.write()
+        kernel_bundle.write(here())
     assert not (planted / "submit" / "kernel" / "kernel.py").exists()
 
 

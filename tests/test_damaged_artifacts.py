@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import write_competition
+from conftest import here, write_competition
 from core.errors import PipelineError
 from core.paths import REPO
 from ensembles.blend import run_blend
@@ -23,7 +23,7 @@ def trained(workspace):
     write_competition(workspace)
     make_folds.main()
     train.main(["--model", "tfidf-lr"])
-    run_blend("alone")
+    run_blend(here(), "alone")
     return workspace
 
 
@@ -83,16 +83,16 @@ def test_a_damaged_fold_file_is_refused_naming_the_fold_to_retrain(trained):
 def test_an_unreadable_stamp_is_refused_unless_force(trained, monkeypatch):
     (trained / "models" / "tfidf-lr" / "stamp.json").write_bytes(b"\x00\x01garbage")
     with pytest.raises(PipelineError, match="stamp.json: unreadable or not JSON.*FORCE=1"):
-        train.train_models(["tfidf-lr"], train.load_config())
+        train.train_models(here(), ["tfidf-lr"])
     monkeypatch.setenv("FORCE", "1")
-    train.train_models(["tfidf-lr"], train.load_config())
+    train.train_models(here(), ["tfidf-lr"])
     assert json.loads((trained / "models" / "tfidf-lr" / "stamp.json").read_text())["spec"]["kind"] == "tfidf"
 
 
 def test_a_damaged_blend_is_fitted_again(trained, capsys):
     before = np.load(trained / "ensembles" / "alone" / "test.npy")
     cut_in_half(trained / "ensembles" / "alone" / "test.npy")
-    run_blend("alone")
+    run_blend(here(), "alone")
     assert "fitting it again" in capsys.readouterr().out
     np.testing.assert_array_equal(np.load(trained / "ensembles" / "alone" / "test.npy"), before)
 
@@ -102,4 +102,4 @@ def test_a_damaged_bfloat16_check_is_measured_again(tmp_path, monkeypatch):
     monkeypatch.setenv("PIPELINE_MACHINE_CACHE", str(tmp_path))
     monkeypatch.setattr(devices, "measure_bf16_speedup", lambda: 2.5)
     (tmp_path / "bf16-check.json").write_text("{not json")
-    assert devices.bf16_speedup("a CPU", frozenset({"amx_bf16"})) == 2.5
+    assert devices.bf16_speedup("a CPU", frozenset({"amx_bf16"}), tmp_path) == 2.5

@@ -1,6 +1,6 @@
 import pandas as pd
 
-from conftest import write_competition
+from conftest import here, write_competition
 from input import demo
 
 
@@ -40,7 +40,7 @@ def test_the_demo_takes_the_configured_competitions_columns_and_numeric_ids(work
         'id = "qid"\ntext = "question_text"\ntarget = "target"\nprediction = "prediction"',
         'id = "id"\ntext = ["keyword", "text"]\ntarget = "target"\nprediction = "target"\n'
         'extra_columns = ["location"]\nnumeric_ids = true'))
-    demo.write_demo(load_config(), train_rows=200, test_rows=50)
+    demo.write_demo(here(), train_rows=200, test_rows=50)
     read = {name: pd.read_csv(workspace / "input" / f"{name}.csv", keep_default_na=False)
             for name in ("train", "test", "sample_submission", "solution")}
     assert list(read["train"].columns) == ["id", "keyword", "location", "text", "target"]

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import EVERY_KIND, every_kind_workspace, run_stage, write_vectors
+from conftest import EVERY_KIND, every_kind_workspace, here, run_stage, write_vectors
 from core.errors import PipelineError
 from core.paths import REPO
 from models.devices import describe, parse_devices, parse_precision
@@ -29,9 +29,10 @@ def test_precision_defaults_to_mixed_float16_on_gpus_and_float32_on_a_cpu_withou
     from models import devices
     (tmp_path / "cpuinfo").write_text("model name\t: AMD EPYC 7R13\nflags\t\t: fpu avx2 fma\n")
     monkeypatch.setattr(devices, "CPUINFO", tmp_path / "cpuinfo")
-    assert parse_precision("", "GPU") == "mixed_float16" and parse_precision("", "CPU") == "float32"
+    assert parse_precision("", "GPU", tmp_path) == "mixed_float16"
+    assert parse_precision("", "CPU", tmp_path) == "float32"
     with pytest.raises(PipelineError, match="mixed_float16, mixed_bfloat16, float32"):
-        parse_precision("half", "CPU")
+        parse_precision("half", "CPU", tmp_path)
 
 
 def test_a_device_record_reads_as_words():
@@ -40,17 +41,18 @@ def test_a_device_record_reads_as_words():
 
 
 # minor page faults of 50 blocks of 2 MiB allocated, written and freed after a generator dataset's first use
-# (where TensorFlow pins malloc's mmap threshold at 128 KiB, once a process); with argument "set-up", devices()
+# (where TensorFlow pins malloc's mmap threshold at 128 KiB, once a process); with argument "set-up", devices(here())
 # set up before it
 REUSE_PROBE = """
 import ctypes, resource, sys
 import tensorflow as tf
+from core.run import Run
 from models.devices import devices
 libc = ctypes.CDLL("libc.so.6")
 libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
 libc.free.argtypes = [ctypes.c_void_p]
 if sys.argv[1:] == ["set-up"]:
-    devices()
+    devices(Run.from_environment())
 list(tf.data.Dataset.from_generator(lambda: iter([1.0]), output_signature=tf.TensorSpec([], tf.float32)))
 start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 for _ in range(50):
@@ -106,10 +108,10 @@ def test_fine_tuning_scales_the_loss_and_moves_the_module_under_mixed_float16(wo
     write_vectors(workspace / "vectors.txt")
     build_modules([])
     from models.catalogue import spec_of
-    spec = spec_of(load_config(), "tiny-tuned")
+    spec = spec_of(here().config, "tiny-tuned")
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
-        layers = hub_layers(spec, load_config(), trainable=True)
+        layers = hub_layers(spec, here(), trainable=True)
         model = module_model(spec.options, layers, steps_per_epoch=1)
         before = [v.numpy().copy() for v in layers[0].trainable_variables]
         model.fit(tf.constant(["why is it silly?", "how do I fix it?"] * 4), np.array([1.0, 0.0] * 4), epochs=1,

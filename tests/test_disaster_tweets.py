@@ -9,7 +9,7 @@ import zipfile
 import pandas as pd
 import pytest
 
-from conftest import small_config, write_vectors
+from conftest import here, small_config, write_vectors
 from core.errors import PipelineError
 from core.paths import REPO
 from core.tables import dumps, read_tables
@@ -33,7 +33,7 @@ def test_the_whole_pipeline_runs_on_a_tiny_synthetic_competition_in_its_format(w
     over(workspace, small_config(k=2))
     write_vectors(workspace / "vectors.txt")
     run = pipeline.load()
-    assert write_demo(run.config, train_rows=160, test_rows=40)
+    assert write_demo(run.settings, train_rows=160, test_rows=40)
     run.folds()
     run.train(["tfidf-lr", "tiny-frozen"])          # TF-IDF and a tiny word-vector model
     run.blend(["mean"])
@@ -55,7 +55,7 @@ def test_a_model_trained_on_other_texts_is_refused_not_mixed(workspace):
     from input.demo import write_demo
     over(workspace, small_config(k=2))
     run = pipeline.load()
-    write_demo(run.config, train_rows=100, test_rows=20)
+    write_demo(run.settings, train_rows=100, test_rows=20)
     run.folds()
     run.train(["tfidf-lr"])
     text = (workspace / "pipeline.toml").read_text()
@@ -82,7 +82,7 @@ def test_make_data_downloads_the_configured_competition(tmp_path, monkeypatch):
             z.writestr("sample_submission.csv", "id,target\n0,0\n")
         return 0, "Downloading nlp-getting-started.zip\n"
     monkeypatch.setattr(kaggle, "_execute", fake_kaggle)
-    folder = download()
+    folder = download(here())
     assert seen[0][1:] == ["competitions", "download", "-c", "nlp-getting-started", "-p", str(tmp_path / "input")]
     assert {"train.csv", "test.csv", "sample_submission.csv"} <= {p.name for p in folder.iterdir()}
 
@@ -94,7 +94,7 @@ def test_the_kernel_carries_the_configuration_merged_over_its_base(tmp_path, mon
     monkeypatch.setenv("KAGGLE_USERNAME", "someone")
     monkeypatch.setenv("KAGGLE_KEY", "fake-secret-key-0123456789")
     over(tmp_path, KERNEL_CONFIG)
-    script = (write() / "kernel.py").read_text()
+    script = (write(here()) / "kernel.py").read_text()
     assert '"slug": "nlp-getting-started"' in script
     code = re.search(r'^CODE = "([A-Za-z0-9+/=]*)"', script, re.M).group(1)
     with zipfile.ZipFile(io.BytesIO(base64.b64decode(code))) as z:

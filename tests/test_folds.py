@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from conftest import SHARED, write_competition
+from conftest import SHARED, here, write_competition
 from core.data import load_train
 from core.errors import PipelineError
 from folds import make_folds
@@ -17,7 +17,7 @@ def test_every_row_is_in_exactly_one_fold_in_train_order(competition):
     make_folds.main()
     table = pd.read_csv(competition / "folds" / "folds.csv", dtype={"qid": str})
     assert list(table.columns) == ["qid", "fold"]
-    assert table["qid"].tolist() == list(load_train().ids)
+    assert table["qid"].tolist() == list(load_train(here()).ids)
     assert sorted(table["fold"].unique()) == [0, 1, 2]
 
 
@@ -41,10 +41,10 @@ def test_folds_that_would_change_are_refused_without_force(competition, monkeypa
 
 def test_folds_of_other_rows_are_refused_by_later_stages(competition):
     make_folds.main()
-    train = load_train()
+    train = load_train(here())
     shuffled = type(train)(train.ids[::-1], train.texts[::-1], train.target[::-1])
     with pytest.raises(PipelineError, match="does not match input/train.csv"):
-        make_folds.load_folds(shuffled)
+        make_folds.load_folds(here(), shuffled)
 
 
 def test_positive_rate_per_fold_is_within_half_a_point_on_real_data():

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import write_competition
+from conftest import here, write_competition
 from core.data import load_test, load_train
 from core.paths import REPO
 from folds import make_folds
@@ -159,19 +159,19 @@ def test_sample_submission_ids_must_match_test(competition):
     from core.errors import InputError
     edit(competition / "sample_submission.csv", "q00065", "x00065")
     with pytest.raises(InputError, match="sample_submission.csv: its qid values do not match test.csv"):
-        load_sample_submission(load_test())
+        load_sample_submission(here(), load_test(here()))
 
 
 def test_texts_come_back_as_python_strings(competition):
     from core.data import load_train
-    texts = load_train().texts
+    texts = load_train(here()).texts
     assert texts.dtype == object and isinstance(texts[0], str)
 
 
 def test_the_text_na_is_a_question_not_a_missing_value(competition):
     from core.data import load_train
     edit(competition / "train.csv", "how do I fix my", "NA", )
-    assert "NA" in load_train().texts[1]
+    assert "NA" in load_train(here()).texts[1]
 
 
 # ---- files that are no CSV text at all: refused by name, with the fix
@@ -229,14 +229,14 @@ def test_targets_written_as_floats_are_read_as_zero_and_one(competition):
     train = pd.read_csv(competition / "train.csv")
     train.astype({"target": float}).to_csv(competition / "train.csv", index=False)       # 0.0 / 1.0
     assert "1.0" in (competition / "train.csv").read_text()
-    assert list(load_train().target) == list(train["target"])
+    assert list(load_train(here()).target) == list(train["target"])
 
 
 def test_targets_written_as_true_and_false_are_read_as_one_and_zero(competition):
     train = pd.read_csv(competition / "train.csv")
     train.astype({"target": bool}).to_csv(competition / "train.csv", index=False)
     assert "True" in (competition / "train.csv").read_text()
-    assert list(load_train().target) == list(train["target"])
+    assert list(load_train(here()).target) == list(train["target"])
 
 
 def quoted_newline(data: bytes) -> bytes:
@@ -263,14 +263,14 @@ VALID_VARIANTS = {
 def test_valid_variants_keep_every_row(competition, variant):
     path = competition / "train.csv"
     path.write_bytes(variant(path.read_bytes()))
-    train = load_train()
+    train = load_train(here())
     assert len(train) == 60 and list(train.ids[-2:]) == ["q00058", "q00059"] and train.target.sum() == 12
 
 
 def test_a_quoted_newline_stays_inside_its_text(competition):
     path = competition / "train.csv"
     path.write_bytes(quoted_newline(path.read_bytes()))
-    assert load_train().texts[1].startswith("how do I\nfix my")
+    assert load_train(here()).texts[1].startswith("how do I\nfix my")
 
 
 # ---- text from several columns: one text a row, combined in core.data, which every stage reads
@@ -296,17 +296,17 @@ def tweets(workspace):
 
 
 def test_text_columns_combine_into_one_text_leaving_a_missing_value_out(tweets):
-    assert list(load_train().texts) == ["fire Forest fire near La Ronge", "All residents asked to shelter",
+    assert list(load_train(here()).texts) == ["fire Forest fire near La Ronge", "All residents asked to shelter",
                                         "NA What a goal", "flood", "nan"]   # 'NA', 'nan' as written: texts
-    assert list(load_test().texts) == ["storm Storm in the bay", "flood"]
+    assert list(load_test(here()).texts) == ["storm Storm in the bay", "flood"]
 
 
 def test_a_text_template_fills_a_missing_value_with_nothing(tweets, workspace):
     edit(workspace / "pipeline.toml", 'text = ["keyword", "text"]',
          'text = ["keyword", "text"]\ntext_template = "{keyword}: {text}"')
-    assert list(load_train().texts) == ["fire: Forest fire near La Ronge", ": All residents asked to shelter",
+    assert list(load_train(here()).texts) == ["fire: Forest fire near La Ronge", ": All residents asked to shelter",
                                         "NA: What a goal", "flood: ", ": nan"]
-    assert list(load_test().texts) == ["storm: Storm in the bay", "flood: "]
+    assert list(load_test(here()).texts) == ["storm: Storm in the bay", "flood: "]
 
 
 def test_a_row_with_every_text_column_empty_is_refused_naming_the_columns(tweets, workspace, capsys):

@@ -8,6 +8,7 @@ import pytest
 from core import kaggle
 from core.errors import PipelineError
 from submit_fakes import full_world, setup_env
+from conftest import here
 
 FAKE_KEY = "fake-secret-key-0123456789"
 
@@ -47,8 +48,8 @@ def test_file_submit_builds_exact_command(tmp_path, monkeypatch, kaggle_calls):
     from submit.make_submission import make
     full_world(tmp_path, monkeypatch)
     with_env_credentials(monkeypatch)
-    path = make("blend", "mean")
-    submit("mean", "first try")
+    path = make(here(), "blend", "mean")
+    submit(here(), "mean", "first try")
     assert kaggle_calls[0][1:] == ["competitions", "submit", "fake-comp", "-f", str(path), "-m", "first try"]
 
 
@@ -56,7 +57,7 @@ def test_status_builds_exact_command(tmp_path, monkeypatch, kaggle_calls):
     from submit.kaggle_cli import status
     setup_env(tmp_path, monkeypatch)
     with_env_credentials(monkeypatch)
-    status()
+    status(here())
     assert kaggle_calls[0][1:] == ["competitions", "submissions", "fake-comp"]
 
 
@@ -67,7 +68,7 @@ def test_code_competition_refuses_file_submission(tmp_path, monkeypatch, kaggle_
     cfg = tmp_path / "pipeline.toml"
     cfg.write_text(cfg.read_text() + "\n[kaggle]\ncode_competition = true\n")
     with pytest.raises(PipelineError, match="make kernel"):
-        submit("mean", "x")
+        submit(here(), "mean", "x")
     assert kaggle_calls == []
 
 
@@ -76,12 +77,12 @@ def test_edited_submission_file_is_refused_before_sending(tmp_path, monkeypatch,
     from submit.make_submission import make
     full_world(tmp_path, monkeypatch)
     with_env_credentials(monkeypatch)
-    path = make("blend", "mean")
+    path = make(here(), "blend", "mean")
     table = pd.read_csv(path, dtype=str)
     table.iloc[3, 1] = "0.5"
     table.to_csv(path, index=False)
     with pytest.raises(PipelineError, match="0 or 1"):
-        submit("mean", "x")
+        submit(here(), "mean", "x")
     assert kaggle_calls == []
 
 
@@ -161,7 +162,7 @@ def test_download_builds_exact_command_and_unzips(tmp_path, monkeypatch):
             z.write(inner, "embeddings.zip")
         return 0, "Downloading fake-comp.zip\n"
     monkeypatch.setattr(kaggle, "_execute", fake_kaggle)
-    folder = download()
+    folder = download(here())
     assert seen[0][1:] == ["competitions", "download", "-c", "fake-comp", "-p", str(tmp_path / "input")]
     assert (folder / "train.csv").exists()
     assert (folder / "embeddings" / "glove" / "vectors.txt").exists()
@@ -171,7 +172,7 @@ def test_download_without_credentials_names_offline_alternatives(tmp_path, monke
     from input.download import download
     setup_env(tmp_path, monkeypatch)
     with pytest.raises(PipelineError) as e:
-        download()
+        download(here())
     assert "make demo" in str(e.value) and "make local-competition SOURCE=" in str(e.value)
 
 
@@ -182,7 +183,7 @@ def test_download_offline_names_offline_alternatives(tmp_path, monkeypatch):
     monkeypatch.setattr(kaggle, "_execute", lambda argv: (1, "Max retries exceeded with url (Temporary failure "
                                                               "in name resolution)"))
     with pytest.raises(PipelineError) as e:
-        download()
+        download(here())
     assert "could not reach" in str(e.value) and "make demo" in str(e.value)
 
 

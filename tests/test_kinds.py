@@ -7,7 +7,7 @@ import types
 import numpy as np
 import pytest
 
-from conftest import write_competition
+from conftest import here, write_competition
 from core.config import load_config
 from core.errors import PipelineError
 from core.paths import REPO
@@ -46,13 +46,13 @@ def test_a_new_kinds_options_are_checked_like_every_other(workspace, monkeypatch
     monkeypatch.setitem(KINDS, "nb", worked_example().NaiveBayes)
     add_table(workspace, '\n[models.naive-bayes]\nkind = "nb"\nalpha = 0\n')
     with pytest.raises(PipelineError, match=re.escape("[models.naive-bayes] alpha must be above 0, got 0")):
-        catalogue(load_config())
+        catalogue(here().config)
 
 
 def test_an_unknown_kind_is_refused_naming_the_known_ones(workspace):
     add_table(workspace, '\n[models.odd]\nkind = "svm"\n')
     with pytest.raises(PipelineError, match=r"\[models.odd\] kind 'svm' is not known; known kinds: tfidf, frozen"):
-        spec_of(load_config(), "odd")
+        spec_of(here().config, "odd")
 
 
 @pytest.mark.parametrize("table, kind", [
@@ -66,7 +66,7 @@ def test_an_unknown_kind_is_refused_naming_the_known_ones(workspace):
 ])
 def test_a_table_without_a_kind_gets_the_one_its_keys_describe(workspace, table, kind):
     add_table(workspace, '\n[modules.minilm]\nbuilder = "minilm"\n')
-    assert route(table, load_config()) == kind
+    assert route(table, here().config) == kind
 
 
 # Stamps written by the version before kinds (d755f7b), for SMALL_CONFIG's models: every option of every path in one
@@ -98,7 +98,7 @@ BEFORE_KINDS = {
 def test_a_stamp_from_before_kinds_reads_as_the_same_model(workspace, name):
     add_table(workspace, '\n[models.tiny-gru]\nhandle = "tiny"\noutput_dim = 4\nfeatures = "tokens"\n'
                          'token_head = "gru"\nrnn_units = 8\n')
-    cfg = load_config()
+    cfg = here().config
     assert upgrade_stamp({"spec": BEFORE_KINDS[name], "test_texts": "x"}, cfg)["spec"] == spec_of(cfg, name).stamp()
 
 
@@ -110,7 +110,7 @@ def test_a_model_trained_before_kinds_is_up_to_date_and_not_retrained(workspace,
     out = workspace / "models" / "tfidf-lr"
     stamp = json.loads((out / "stamp.json").read_text())       # as the version before kinds wrote it:
     (out / "stamp.json").write_text(json.dumps({**stamp, "spec": BEFORE_KINDS["tfidf-lr"],
-                                                "test_texts": texts_fingerprint(load_test().texts)}))
+                                                "test_texts": texts_fingerprint(load_test(here()).texts)}))
     for done in out.glob("fold*/done.json"):                   # its folds did not record their test set
         done.write_text(json.dumps({k: v for k, v in json.loads(done.read_text()).items()
                                     if k != "test_fingerprint"}))

@@ -7,6 +7,7 @@ import pytest
 from sklearn.metrics import f1_score
 
 from submit_fakes import full_world, write_blend
+from conftest import here
 
 
 def rows_by_name(board):
@@ -17,8 +18,8 @@ def test_local_solution_f1_matches_sklearn(tmp_path, monkeypatch):
     from submit.leaderboard import build
     from submit.make_submission import make
     full_world(tmp_path, monkeypatch)
-    make("blend", "mean")
-    board = rows_by_name(build())
+    make(here(), "blend", "mean")
+    board = rows_by_name(build(here()))
     solution = pd.read_csv(tmp_path / "input" / "solution.csv", dtype={"qid": str})
     for name, folder, threshold in (("alpha", "models/alpha", 0.5), ("beta", "models/beta", 0.3),
                                     ("mean", "ensembles/mean", 0.45)):
@@ -31,8 +32,8 @@ def test_local_solution_f1_matches_sklearn(tmp_path, monkeypatch):
 def test_rows_sorted_by_least_optimistic_score(tmp_path, monkeypatch):
     from submit.leaderboard import build
     full_world(tmp_path, monkeypatch)
-    scores = [r.sober[0] for r in build().rows]
-    assert all(label == "local" for _, label in [r.sober for r in build().rows])
+    scores = [r.sober[0] for r in build(here()).rows]
+    assert all(label == "local" for _, label in [r.sober for r in build(here()).rows])
     assert scores == sorted(scores, reverse=True)
 
 
@@ -40,7 +41,7 @@ def test_without_solution_rows_rank_by_nested_f1(tmp_path, monkeypatch):
     from submit.leaderboard import build
     full_world(tmp_path, monkeypatch, solution=False)
     write_blend(tmp_path, "mean", 0.45, seed=3, nested=0.99)
-    board = build()
+    board = build(here())
     assert board.rows[0].name == "mean" and board.rows[0].sober == (0.99, "nested")
     assert all(r.local is None for r in board.rows) and board.files == []
 
@@ -51,7 +52,7 @@ def test_public_leaderboard_place_wording(tmp_path, monkeypatch):
     write_blend(tmp_path, "mean", 0.45, seed=3, nested=0.70)
     public = tmp_path / "lb.csv"
     pd.DataFrame({"TeamId": range(5), "Score": [0.71, 0.705, 0.70, 0.69, 0.5]}).to_csv(public, index=False)
-    assert rows_by_name(build(public))["mean"].place == "would place 3rd of 6 (nested)"
+    assert rows_by_name(build(here(), public))["mean"].place == "would place 3rd of 6 (nested)"
 
 
 def test_public_leaderboard_zip_is_read(tmp_path, monkeypatch):
@@ -76,13 +77,13 @@ def test_broken_artifact_is_reported_in_its_row(tmp_path, monkeypatch):
     from submit.leaderboard import build
     full_world(tmp_path, monkeypatch)
     (tmp_path / "models" / "beta" / "test.npy").unlink()
-    assert "test.npy not found" in rows_by_name(build())["beta"].note
+    assert "test.npy not found" in rows_by_name(build(here()))["beta"].note
 
 
 def test_rows_show_the_nested_score_their_artifacts_record(tmp_path, monkeypatch):
     from submit.leaderboard import build
     full_world(tmp_path, monkeypatch)
-    board = rows_by_name(build())
+    board = rows_by_name(build(here()))
     assert board["alpha"].nested == pytest.approx(0.50) and board["mean"].nested == pytest.approx(0.4)
 
 
@@ -92,7 +93,7 @@ def test_an_artifact_of_an_older_schema_is_reported_in_its_row(tmp_path, monkeyp
     full_world(tmp_path, monkeypatch)
     path = tmp_path / "models" / "beta" / "metrics.json"
     path.write_text(json.dumps({k: v for k, v in json.loads(path.read_text()).items() if k != "schema"}))
-    assert "older version" in rows_by_name(build())["beta"].note
+    assert "older version" in rows_by_name(build(here()))["beta"].note
 
 
 def test_each_row_shows_the_commit_of_the_code_that_made_it(tmp_path, monkeypatch):
@@ -102,7 +103,7 @@ def test_each_row_shows_the_commit_of_the_code_that_made_it(tmp_path, monkeypatc
     path = w["root"] / "models" / "alpha" / "metrics.json"
     run = {"code": {"commit": "89abcdef0123456789abcdef0123456789abcdef", "dirty": True}}
     path.write_text(json.dumps({**json.loads(path.read_text()), "run": run}))
-    board = build()
+    board = build(here())
     assert rows_by_name(board)["alpha"].commit == "89abcdef+dirty"
     assert "| commit |" in markdown(board) and "89abcdef+dirty" in markdown(board)
 
@@ -114,4 +115,4 @@ def test_a_previous_run_kept_by_a_rebuild_is_not_on_the_leaderboard(tmp_path, mo
     alpha = w["root"] / "models" / "alpha"
     shutil.copytree(alpha, alpha.parent / "alpha-copy")
     shutil.move(alpha.parent / "alpha-copy", alpha / "previous")       # as FORCE=1 leaves it (core.claim)
-    assert sorted(r.name for r in build().rows) == ["alpha", "beta", "mean"]
+    assert sorted(r.name for r in build(here()).rows) == ["alpha", "beta", "mean"]

@@ -7,12 +7,13 @@ import pytest
 
 from core.errors import PipelineError
 from submit_fakes import N_TEST, full_world, write_blend, write_model
+from conftest import here
 
 
 def test_blend_labels_are_test_scores_at_blend_threshold_in_sample_order(tmp_path, monkeypatch):
     from submit.make_submission import make
     w = full_world(tmp_path, monkeypatch)
-    path = make("blend", "mean")
+    path = make(here(), "blend", "mean")
     table = pd.read_csv(path, dtype={"qid": str})
     sample = pd.read_csv(tmp_path / "input" / "sample_submission.csv", dtype={"qid": str})
     assert list(table.columns) == ["qid", "prediction"]
@@ -27,14 +28,14 @@ def test_model_submission_uses_oof_threshold(tmp_path, monkeypatch):
     full_world(tmp_path, monkeypatch)
     scores = np.linspace(0, 1, N_TEST)
     write_model(tmp_path, "alpha", 0.3, seed=1, test=scores)
-    table = pd.read_csv(make("model", "alpha"))
+    table = pd.read_csv(make(here(), "model", "alpha"))
     assert table["prediction"].sum() == int((scores.astype(np.float32) >= 0.3).sum())
 
 
 def test_manifest_records_threshold_members_fingerprint_and_f1(tmp_path, monkeypatch):
     from submit.make_submission import make
     full_world(tmp_path, monkeypatch)
-    manifest = json.loads(make("blend", "mean").with_suffix(".json").read_text())
+    manifest = json.loads(make(here(), "blend", "mean").with_suffix(".json").read_text())
     metrics = json.loads((tmp_path / "ensembles" / "mean" / "metrics.json").read_text())
     assert manifest["blend"] == "mean"
     assert manifest["threshold"] == 0.45
@@ -51,7 +52,7 @@ def test_nan_test_scores_are_refused_with_reason(tmp_path, monkeypatch):
     scores[7] = np.nan
     write_blend(tmp_path, "mean", 0.45, seed=3, test=scores)
     with pytest.raises(PipelineError, match="NaN"):
-        make("blend", "mean")
+        make(here(), "blend", "mean")
     assert not (tmp_path / "submit" / "mean.csv").exists()
 
 
@@ -60,7 +61,7 @@ def test_wrong_length_test_scores_are_refused(tmp_path, monkeypatch):
     full_world(tmp_path, monkeypatch)
     write_blend(tmp_path, "mean", 0.45, seed=3, test=np.zeros(N_TEST - 1))
     with pytest.raises(PipelineError, match="39 rows where 40 were expected"):
-        make("blend", "mean")
+        make(here(), "blend", "mean")
 
 
 def test_validation_names_every_problem_of_a_corrupt_table(tmp_path, monkeypatch):
@@ -71,7 +72,7 @@ def test_validation_names_every_problem_of_a_corrupt_table(tmp_path, monkeypatch
     bad = sample.iloc[:-1].copy()
     bad["prediction"] = "1"
     bad.iloc[0, 1] = "0.7"
-    found = "; ".join(problems(bad, sample, load_config()))
+    found = "; ".join(problems(bad, sample, here().config))
     assert "rows" in found and "missing" in found and "0 or 1" in found
 
 
@@ -82,11 +83,11 @@ def test_validation_rejects_nan_labels(tmp_path, monkeypatch):
     sample = pd.read_csv(tmp_path / "input" / "sample_submission.csv", dtype=str)
     table = sample.copy()
     table["prediction"] = [np.nan] + [1] * (len(table) - 1)
-    assert any("NaN" in p for p in problems(table, sample, load_config()))
+    assert any("NaN" in p for p in problems(table, sample, here().config))
 
 
 def test_missing_blend_says_how_to_build_it(tmp_path, monkeypatch):
     from submit.make_submission import make
     full_world(tmp_path, monkeypatch)
     with pytest.raises(PipelineError, match="make ensemble"):
-        make("blend", "stacked")
+        make(here(), "blend", "stacked")

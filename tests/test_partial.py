@@ -15,7 +15,7 @@ import core  # noqa: F401  (before TensorFlow)
 import tensorflow as tf
 import tensorflow_text  # noqa: F401  (registers the tokenizer ops the module needs)
 
-from conftest import select_workspace, small_config, write_competition
+from conftest import here, select_workspace, small_config, write_competition
 from core.data import load_train
 from core.errors import PipelineError
 from folds import make_folds
@@ -39,7 +39,7 @@ def test_cached_bottom_states_and_the_top_layers_give_the_module_output(module, 
     texts = np.array(TEXTS, dtype=object)
     expected = module(tf.constant(TEXTS)).numpy()
     for n in (2, 6):                                             # a split inside, and below every layer
-        values, offsets = bottom_states(str(minilm_path), texts, "test", n)      # float16, memory-mapped
+        values, offsets = bottom_states(here(), str(minilm_path), texts, "test", n)      # float16, memory-mapped
         assert values.dtype == np.float16 and values.shape == (offsets[-1], 384)
         assert np.diff(offsets).tolist() == module.tokenize(tf.constant(TEXTS)).row_lengths().numpy().tolist()
         top = ModuleTop(str(minilm_path), n)
@@ -92,7 +92,7 @@ def trained(minilm_path, tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         select_workspace(root, patch)
         patch.setattr(caches, "_fill_tokens",
-                      lambda *args: computed.append((len(args[2]), args[4:6])) or real(*args))
+                      lambda *args: computed.append((len(args[3]), args[5:7])) or real(*args))
         (root / "pipeline.toml").write_text(small_config(k=2))
         write_competition(root)
         make_folds.main()
@@ -110,7 +110,7 @@ def test_the_bottom_layers_run_once_per_text_however_many_folds_and_epochs(train
     select_workspace(root, monkeypatch)
     monkeypatch.setattr(caches, "_fill_tokens", lambda *args: computed.append("again"))
     from models.kinds.partial import bottom_states
-    bottom_states(str(minilm_path), load_train().texts, "train", 1)   # another model on the same texts: cached
+    bottom_states(here(), str(minilm_path), load_train(here()).texts, "train", 1)   # another model on the same texts: cached
     assert "again" not in computed
     weights = tf.train.load_checkpoint(str(root / "models" / "tiny-partial" / "fold0" / "weights"))
     saved = [k for k in weights.get_variable_to_shape_map() if "VARIABLE_VALUE" in k and "optimizer" not in k]
@@ -146,7 +146,7 @@ def test_trainable_layers_is_checked_when_the_catalogue_is_read(workspace, table
     with open(workspace / "pipeline.toml", "a") as config:
         config.write(f'\n[models.bad]\nhandle = "tiny"\noutput_dim = 4\n{table}\n')
     with pytest.raises(PipelineError, match=re.escape(f"[models.bad] {message}")):
-        catalogue(load_config())
+        catalogue(here().config)
 
 
 def test_trainable_layers_beyond_the_module_or_on_a_module_without_layers_is_refused(competition, minilm_path,
@@ -223,7 +223,7 @@ def test_a_partial_step_under_mixed_bfloat16_moves_float32_weights_with_a_finite
     from models.kinds.partial import PartialOptions, bottom_states
     from models.networks import top_model
     texts = np.array(TEXTS * 4, dtype=object)
-    values, offsets = bottom_states(tiny_mpnet, texts, "test", 1, compute_dtype="bfloat16")
+    values, offsets = bottom_states(here(), tiny_mpnet, texts, "test", 1, compute_dtype="bfloat16")
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:
         spec = PartialOptions(handle="x", trainable_layers=1, head=(8,), epochs=1, batch_size=4)
@@ -242,8 +242,8 @@ def test_a_partial_step_under_mixed_bfloat16_moves_float32_weights_with_a_finite
 def test_caches_of_a_module_that_takes_a_precision_are_kept_apart_by_it(tiny_mpnet, workspace):
     from models.caches import cached_embeddings
     texts = np.array(TEXTS, dtype=object)
-    f32 = cached_embeddings(tiny_mpnet, texts, "test")
-    bf16 = cached_embeddings(tiny_mpnet, texts, "test", "bfloat16")
+    f32 = cached_embeddings(here(), tiny_mpnet, texts, "test")
+    bf16 = cached_embeddings(here(), tiny_mpnet, texts, "test", "bfloat16")
     folders = {p.parent.name for p in (workspace / "models" / ".cache" / "embeddings").glob("**/*.npy")}
     assert len(folders) == 2 and any("bfloat16" in folder for folder in folders)
     assert ((f32 * bf16).sum(1) > 0.998).all() and not np.array_equal(f32, bf16)
@@ -265,7 +265,7 @@ def test_a_bottom_state_pass_fills_the_sentence_cache_with_what_the_module_compu
     from models.caches import cached_embeddings
     from models.kinds.partial import bottom_states
     texts = np.array(TEXTS * 3, dtype=object)
-    bottom_states(str(minilm_path), texts, "test", 2)
+    bottom_states(here(), str(minilm_path), texts, "test", 2)
     monkeypatch.setattr(caches, "module_calls", lambda *args: pytest.fail("embedded a second time"))
-    np.testing.assert_allclose(cached_embeddings(str(minilm_path), texts, "test"),
+    np.testing.assert_allclose(cached_embeddings(here(), str(minilm_path), texts, "test"),
                                module(tf.constant(list(texts))).numpy(), atol=1e-6)

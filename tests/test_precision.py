@@ -12,6 +12,7 @@ import pytest
 from core.errors import PipelineError
 from models import devices, train
 from test_train import artifacts
+from conftest import here
 
 GENOA = "model name\t: AMD EPYC 9R14\nflags\t\t: fpu avx2 avx512f avx512_bf16\n"
 MILAN = "model name\t: AMD EPYC 7R13\nflags\t\t: fpu avx2 fma\n"
@@ -35,7 +36,7 @@ def cpu(tmp_path, monkeypatch):
 
 def test_a_cpu_without_bfloat16_flags_gets_float32_and_is_told_why(cpu):
     measured = cpu(MILAN)
-    precision, why = devices.default_precision("CPU")
+    precision, why = devices.default_precision("CPU", here().machine_cache)
     assert precision == "float32" and "AMD EPYC 7R13 lists no avx512_bf16 or amx_bf16" in why
     assert measured == []                                    # no flags: nothing to measure
 
@@ -43,19 +44,19 @@ def test_a_cpu_without_bfloat16_flags_gets_float32_and_is_told_why(cpu):
 @pytest.mark.parametrize("cpuinfo, flags", [(GENOA, "avx512_bf16"), (SAPPHIRE, "avx512_bf16, amx_bf16")])
 def test_bfloat16_flags_and_a_measured_speedup_give_mixed_bfloat16(cpu, cpuinfo, flags):
     cpu(cpuinfo, speedup=2.1)
-    precision, why = devices.default_precision("CPU")
+    precision, why = devices.default_precision("CPU", here().machine_cache)
     assert precision == "mixed_bfloat16" and f"lists {flags}" in why and "2.10x float32" in why
 
 
 def test_flags_whose_units_do_not_pay_keep_float32(cpu):
     cpu(GENOA, speedup=0.97)
-    precision, why = devices.default_precision("CPU")
+    precision, why = devices.default_precision("CPU", here().machine_cache)
     assert precision == "float32" and "0.97x" in why and "under 1.2x" in why
 
 
 def test_the_check_is_measured_once_per_machine_and_cached(cpu, tmp_path):
     measured = cpu(GENOA, speedup=1.8)
-    assert [devices.default_precision("CPU")[0] for _ in range(3)] == ["mixed_bfloat16"] * 3
+    assert [devices.default_precision("CPU", here().machine_cache)[0] for _ in range(3)] == ["mixed_bfloat16"] * 3
     assert measured == [1.8]
     [entry] = json.loads((tmp_path / "machine" / "bf16-check.json").read_text()).values()
     assert entry["cpu"] == "AMD EPYC 9R14" and entry["speedup"] == 1.8
@@ -63,11 +64,12 @@ def test_the_check_is_measured_once_per_machine_and_cached(cpu, tmp_path):
 
 def test_precision_set_by_hand_wins_and_gpus_default_to_float16(cpu):
     cpu(GENOA, speedup=2.0)
-    assert devices.parse_precision("float32", "CPU") == "float32"
-    assert devices.parse_precision("", "CPU") == "mixed_bfloat16"
-    assert devices.parse_precision("", "GPU") == "mixed_float16"
+    cache = here().machine_cache
+    assert devices.parse_precision("float32", "CPU", cache) == "float32"
+    assert devices.parse_precision("", "CPU", cache) == "mixed_bfloat16"
+    assert devices.parse_precision("", "GPU", cache) == "mixed_float16"
     with pytest.raises(PipelineError, match="mixed_float16, mixed_bfloat16, float32"):
-        devices.parse_precision("half", "CPU")
+        devices.parse_precision("half", "CPU", cache)
 
 
 def test_a_real_measurement_compares_the_two_precisions():
@@ -77,11 +79,11 @@ def test_a_real_measurement_compares_the_two_precisions():
 
 def test_every_fold_and_the_model_record_the_precision_it_ran_in(ready, monkeypatch):
     monkeypatch.setenv("PRECISION", "mixed_bfloat16")
-    devices.devices.cache_clear()
+    devices._set_up.cache_clear()
     try:
         train.main(["--model", "tiny-tuned"])
     finally:
-        devices.devices.cache_clear()
+        devices._set_up.cache_clear()
     _, _, metrics = artifacts(ready, "tiny-tuned")
     assert metrics["devices"]["precision"] == "mixed_bfloat16"
     assert {f["precision"] for f in metrics["folds"]} == {"mixed_bfloat16"}

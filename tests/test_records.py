@@ -6,7 +6,7 @@ from importlib import metadata
 
 import pytest
 
-from conftest import write_competition
+from conftest import here, write_competition
 from core import records
 from core.paths import REPO
 from folds import make_folds
@@ -42,7 +42,7 @@ def test_a_model_records_its_configuration_tables(folds_made):
     from core.config import load_config
     config = trained_run(folds_made)["config"]
     from models.catalogue import spec_of
-    assert config["models.tfidf-lr"] == spec_of(load_config(), "tfidf-lr").as_dict()
+    assert config["models.tfidf-lr"] == spec_of(here().config, "tfidf-lr").as_dict()
     assert config["competition"]["id"] == "qid" and config["folds"] == {"k": 3, "seed": 7}
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from core.errors import PipelineError
 from submit_fakes import N_TEST, full_world
+from conftest import here
 
 
 def replace_test_set(root, rows: int = N_TEST - 5):
@@ -23,7 +24,7 @@ def test_a_submission_of_predictions_for_another_test_set_is_refused_naming_the_
     full_world(tmp_path, monkeypatch)
     replace_test_set(tmp_path)
     with pytest.raises(PipelineError) as refused:
-        make("blend", "mean")
+        make(here(), "blend", "mean")
     assert f"{tmp_path / 'ensembles' / 'mean' / 'test.npy'}: predicts another test set" in str(refused.value)
     assert "make ensemble" in str(refused.value) and not (tmp_path / "submit" / "mean.csv").exists()
 
@@ -32,19 +33,19 @@ def test_the_manifest_records_the_test_set_the_submission_predicts(tmp_path, mon
     from core.data import load_test, texts_fingerprint
     from submit.make_submission import make
     full_world(tmp_path, monkeypatch)
-    manifest = json.loads(make("blend", "mean").with_suffix(".json").read_text())
-    assert manifest["test_fingerprint"] == texts_fingerprint(load_test().texts)
+    manifest = json.loads(make(here(), "blend", "mean").with_suffix(".json").read_text())
+    assert manifest["test_fingerprint"] == texts_fingerprint(load_test(here()).texts)
 
 
 def test_the_leaderboard_shows_no_local_score_of_predictions_for_another_test_set(tmp_path, monkeypatch):
     from submit.leaderboard import build
     from submit.make_submission import make
     full_world(tmp_path, monkeypatch)
-    make("blend", "mean")
+    make(here(), "blend", "mean")
     replace_test_set(tmp_path)
     (tmp_path / "input" / "solution.csv").write_text(
         "qid,target\n" + "".join(f"q{i:04d},{i % 2}\n" for i in range(N_TEST - 5)))
-    board = build()
+    board = build(here())
     rows = {row.name: row for row in board.rows + board.files}
     assert rows["mean"].local is None and "predicts another test set" in rows["mean"].note
     assert rows["mean.csv"].local is None and "made for another test set" in rows["mean.csv"].note
@@ -56,7 +57,7 @@ def test_a_blend_refuses_members_that_predict_another_test_set(tmp_path, monkeyp
     replace_test_set(tmp_path)
     with pytest.raises(PipelineError, match=r"models/alpha/test.npy: predicts another test set.*"
                                             r"`make train MODELS=alpha` predicts it"):
-        run_blend("mean")
+        run_blend(here(), "mean")
 
 
 # ---- Kaggle's stage 2: the saved fold models predict the new test set -------------------------------------------
@@ -98,7 +99,7 @@ def test_a_replaced_test_set_is_predicted_by_each_folds_saved_model_not_trained_
     metrics = json.loads((copied / "models" / name / "metrics.json").read_text())
     after = np.load(copied / "models" / name / "test.npy")
     assert trained == [] and "its saved models of folds [0, 1] predict it" in capsys.readouterr().out
-    assert metrics["test_fingerprint"] == texts_fingerprint(load_test().texts) and after.shape == (18,)
+    assert metrics["test_fingerprint"] == texts_fingerprint(load_test(here()).texts) and after.shape == (18,)
     same = old_row >= 0                        # a text of the old test set: the same fold models, the same scores
     np.testing.assert_allclose(after[same], before[old_row[same]], atol=2e-3)
     assert np.isfinite(after).all() and metrics["predict_seconds"] >= 0
@@ -134,22 +135,22 @@ def test_blends_score_the_new_test_set_with_the_fit_they_have(copied, monkeypatc
                              for m in blend.METHODS))
     names = [f"{m}-blend" for m in blend.METHODS]
     for name in names:
-        blend.run_blend(name)
+        blend.run_blend(here(), name)
     stage_two(copied)
     for model in members:
         train.main(["--model", model])
     fits, methods = [], dict(blend.METHODS)
     monkeypatch.setattr(blend, "METHODS", {k: (lambda *a, f=f: fits.append(a) or f(*a)) for k, f in methods.items()})
-    cfg = load_config()
-    train_set, test_set = load_competition(cfg)
+    cfg = here().config
+    train_set, test_set = load_competition(here())
     for name in names:
-        metrics = blend.run_blend(name)
+        metrics = blend.run_blend(here(), name)
         assert metrics["test_fingerprint"] == texts_fingerprint(test_set.texts) and metrics["test"]["n"] == 18
     assert fits == []                                          # nothing fitted anew
     for name in names:                                         # what a fit on the same OOF gives the new test set
         spec = cfg.blend(name)
-        scores = blend.load_members(spec, train_set, test_set)
-        fresh = methods[spec.method](scores.oof, train_set.target.astype(np.int64), load_folds(train_set, cfg),
+        scores = blend.load_members(here(), spec, train_set, test_set)
+        fresh = methods[spec.method](scores.oof, train_set.target.astype(np.int64), load_folds(here(), train_set),
                                      cfg.metric)
         np.testing.assert_allclose(np.load(copied / "ensembles" / name / "test.npy"), fresh.predict(scores.test),
                                    rtol=1e-5, atol=1e-6)
@@ -163,4 +164,4 @@ def test_predicting_only_refuses_a_model_with_folds_left_to_train(copied):
     (copied / "models" / "tfidf-lr" / "metrics.json").unlink()
     stage_two(copied)
     with pytest.raises(PipelineError, match=r"folds \[1\] are not trained; .*make train MODELS=tfidf-lr"):
-        train.train_models(["tfidf-lr"], load_config(), predict_only=True)
+        train.train_models(here(), ["tfidf-lr"], predict_only=True)

@@ -7,6 +7,7 @@ import zipfile
 import numpy as np
 import pandas as pd
 
+from conftest import here
 from submit_fakes import full_world
 
 PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAAAJRU5ErkJggg==")
@@ -17,7 +18,7 @@ def test_report_embeds_figures_and_leaderboard_without_external_links(tmp_path, 
     full_world(tmp_path, monkeypatch)
     (tmp_path / "models" / "training_curves.png").write_bytes(PNG)
     (tmp_path / "ensembles" / "mean" / "thresholds.png").write_bytes(PNG)
-    page = write_report().read_text()
+    page = write_report(here()).read_text()
     assert page.count("data:image/png;base64,") == 3           # the two files and the members' correlation
     assert "ensembles/mean/thresholds.png" in page and '<td class="name">alpha</td>' in page
     assert "http://" not in page and "https://" not in page and "<script" not in page
@@ -36,7 +37,7 @@ def test_report_shows_each_blends_confusion_weights_fold_spread_and_public_place
     public.mkdir(parents=True)
     with zipfile.ZipFile(public / "fake-comp.zip", "w") as z:
         z.writestr("lb.csv", pd.DataFrame({"TeamId": [1, 2], "Score": [0.9, 0.1]}).to_csv(index=False))
-    page = write_report().read_text()
+    page = write_report(here()).read_text()
     oof, y = np.load(blend / "oof.npy"), facts["y"].astype(bool)
     tp, fp = int(np.sum((oof >= 0.45) & y)), int(np.sum((oof >= 0.45) & ~y))
     row = re.search(r"<tr><td class=\"name\">mean</td>.*?</tr>", page).group(0)

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from conftest import write_vectors
+from conftest import here, write_vectors
 from core.errors import PipelineError
 
 
@@ -16,7 +16,7 @@ def test_a_streamed_head_trains_and_predicts_as_one_fed_from_memory(workspace):
     parts = [rng.normal(size=(64, 3)).astype(np.float32), rng.normal(size=(64, 2)).astype(np.float32)]
     y, rows = (rng.random(64) < 0.3).astype(np.float32), np.arange(0, 64, 2)
     from models.catalogue import spec_of
-    spec = spec_of(load_config(), "tiny-frozen").options
+    spec = spec_of(here().config, "tiny-frozen").options
     predictions = []
     in_memory = lambda: tf.data.Dataset.from_tensor_slices((np.hstack(parts)[rows], y[rows])).batch(8)  # noqa: E731
     for data in (lambda: embedding_dataset(parts, rows, y, 8), in_memory):
@@ -34,7 +34,7 @@ def test_int8_token_caches_read_back_close_to_float16_in_half_the_disk(workspace
     build_modules([])
     texts = np.array(["why is the garden so silly?", "how do I fix my bike today?", "why"], dtype=object)
     module = str(workspace / "models" / "hub" / "tiny")
-    (half, offsets), (quarter, same_offsets) = (cached_token_embeddings(module, texts, "t", precision=p)
+    (half, offsets), (quarter, same_offsets) = (cached_token_embeddings(here(), module, texts, "t", precision=p)
                                                 for p in ("float16", "int8"))
     assert np.array_equal(offsets, same_offsets) and quarter[0:int(offsets[-1])].dtype == np.float16
     np.testing.assert_allclose(quarter[0:int(offsets[-1])], half[0:int(offsets[-1])], atol=0.01)
@@ -48,7 +48,7 @@ def test_a_token_cache_over_the_disk_budget_is_refused_before_it_is_written(work
     build_modules([])
     texts = np.array(["why is the garden so silly?"] * 50, dtype=object)
     with pytest.raises(PipelineError, match=r"needs .* GB .*disk_budget_gb.*token_precision = \"int8\""):
-        cached_token_embeddings(str(workspace / "models" / "hub" / "tiny"), texts, "train", budget_gb=1e-9)
+        cached_token_embeddings(here(), str(workspace / "models" / "hub" / "tiny"), texts, "train", budget_gb=1e-9)
     assert not list((workspace / "models" / ".cache" / "tokens").rglob("*.npy"))
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from core.config import load_config
 from core.errors import PipelineError
+from conftest import here
 
 
 def add_to_config(workspace, text: str) -> None:
@@ -24,7 +25,7 @@ def test_recurrent_head_options_that_do_not_fit_are_refused_naming_the_table(wor
     add_to_config(workspace, f'\n[models.tiny-rnn]\nhandle = "tiny"\noutput_dim = 4\n{options}\n')
     from models.catalogue import catalogue
     with pytest.raises(PipelineError, match=rf"\[models.tiny-rnn\] {re.escape(message)}"):
-        catalogue(load_config())
+        catalogue(here().config)
 
 
 @pytest.mark.parametrize("cell, layers", [("gru", 1), ("lstm", 2)])
@@ -49,8 +50,8 @@ def test_a_recurrent_head_trains_on_the_token_cache(ready):
     from models.kinds.tokens import Tokens
     add_to_config(ready, '\n[models.tiny-gru]\nhandle = "tiny"\noutput_dim = 4\nfeatures = "tokens"\n'
                          'token_head = "gru"\nrnn_units = 4\nepochs = 1\n')
-    cfg = load_config()
-    train, test = load_competition(cfg)
+    cfg = here().config
+    train, test = load_competition(here())
     trainer = Tokens(spec_of(cfg, "tiny-gru"), cfg, train, test)
     trainer.prepare()
     rows = np.arange(len(train.texts))
@@ -68,6 +69,6 @@ def test_the_new_options_at_their_defaults_leave_older_models_stamps_as_they_wer
     from models.catalogue import spec_of
     from models.kinds.tokens import Tokens
     from models.train import stamp_for
-    cfg = load_config()
-    stamp = stamp_for(Tokens(spec_of(cfg, "tiny-tokens"), cfg, *load_competition(cfg)))
+    cfg = here().config
+    stamp = stamp_for(Tokens(spec_of(cfg, "tiny-tokens"), cfg, *load_competition(here())))
     assert not {"token_head", "rnn_units", "rnn_layers"} & set(stamp["spec"])

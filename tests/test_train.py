@@ -7,6 +7,7 @@ from core.data import load_train
 from core.metrics import summarize
 from folds import make_folds
 from models import train
+from conftest import here
 
 
 def record_folds(monkeypatch) -> list[int]:
@@ -25,12 +26,12 @@ def artifacts(root, name):
 def test_artifacts_meet_the_contract(ready, name):
     train.main(["--model", name])
     oof, test, metrics = artifacts(ready, name)
-    y = load_train().target
+    y = load_train(here()).target
     assert oof.dtype == test.dtype == np.float32 and oof.shape == (60,) and test.shape == (20,)
     assert np.isfinite(oof).all() and ((0 <= oof) & (oof <= 1)).all() and ((0 <= test) & (test <= 1)).all()
     assert metrics["oof"]["f1"] == pytest.approx(summarize(y, oof)["f1"]) == metrics["score"]["oof"]
     assert metrics["threshold"] == metrics["oof"]["threshold"] and 0 <= metrics["score"]["nested"] <= 1
-    assert metrics["folds_fingerprint"] == make_folds.folds_fingerprint()
+    assert metrics["folds_fingerprint"] == make_folds.folds_fingerprint(here())
     assert [f["fold"] for f in metrics["folds"]] == [0, 1, 2] and sum(f["n"] for f in metrics["folds"]) == 60
 
 

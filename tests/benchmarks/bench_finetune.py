@@ -47,7 +47,8 @@ from pathlib import Path
 import numpy as np
 
 from core.artifacts import read_json, write_json
-from core.paths import REPO, SHARED_SAMPLE, submit_dir
+from core.paths import REPO, SHARED_SAMPLE
+from core.run import Run
 from tests.benchmarks.reference_env import cpu_line, has_bf16_units, reference_python
 
 SPEED_ROWS = 1024
@@ -68,7 +69,7 @@ PARTS = ("blend", *VARIANTS, "torch", "speed", "breakdown", "precision")
 
 
 def workspace() -> Path:
-    return submit_dir() / "bench-finetune"
+    return Run.from_environment().submit_dir / "bench-finetune"
 
 
 def model_name(part: str) -> str:
@@ -110,21 +111,19 @@ def environment(ws: Path) -> dict:
     return {**os.environ, "PIPELINE_ROOT": str(ws), "CONFIG": str(ws / "pipeline.toml")}
 
 
+def ws_run(ws: Path) -> Run:
+    """The run of the bench's workspace, as `make` there would make it."""
+    return Run.at(ws, ws / "pipeline.toml")
+
+
 @contextmanager
 def inside(ws: Path):
     """The workspace's configuration, train split and folds, read here as the pipeline reads them there."""
-    from core.config import load_config
     from core.data import load_train
     from folds.make_folds import load_folds
-    saved = os.environ.copy()
-    os.environ.update(environment(ws))
-    try:
-        cfg = load_config()
-        train = load_train(cfg)
-        yield cfg, train, load_folds(train, cfg)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    run = ws_run(ws)
+    train = load_train(run)
+    yield run.config, train, load_folds(run, train)
 
 
 def python(args: list[str], ws: Path, **env: str) -> None:
@@ -171,20 +170,18 @@ def train_part(part: str, folds: list[int], k: int, ws: Path) -> None:
 
 def train_folds(name: str, folds: list[int]) -> None:
     """Only these folds of one model, through the pipeline's trainer and fold runner (a subprocess's job)."""
-    from core.config import load_config
     from core.data import load_competition
-    from core.paths import model_dir
     from folds.make_folds import load_folds
     from models.catalogue import spec_of
     from models.kinds import KINDS
     from models.kinds.base import FoldData
     from models.train import fold_done, run_fold
-    cfg = load_config()
-    spec = spec_of(cfg, name)
-    train, test = load_competition(cfg)
-    fold = load_folds(train, cfg)
-    trainer = KINDS[spec.kind](spec, cfg, train, test)
-    out = model_dir(name)
+    run = Run.from_environment()
+    spec = spec_of(run.config, name)
+    train, test = load_competition(run)
+    fold = load_folds(run, train)
+    trainer = KINDS[spec.kind](spec, run, train, test)
+    out = run.model_dir(name)
     out.mkdir(parents=True, exist_ok=True)
     device = trainer.device()
     start = time.time()
@@ -245,7 +242,7 @@ def record_throughputs(ws: Path, parts: list[str]) -> None:
         return
     with inside(ws) as (cfg, train, _):
         from core.data import load_test
-        rows = {"train": len(train.texts), "test": len(load_test(cfg).texts)}
+        rows = {"train": len(train.texts), "test": len(load_test(ws_run(ws)).texts)}
     table = load_throughputs()
     cpu = table.setdefault("CPU", {"date": "", "machine": "", "rows": rows, "models": {}})
     stamp = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "machine": cpu_line(), "rows": rows}
@@ -261,12 +258,12 @@ def precision_compare(ws: Path) -> dict:
     from core.config import runs_here
     from models.catalogue import spec_of
     from models.devices import default_precision
-    precision, why = default_precision("CPU")
+    precision, why = default_precision("CPU", Run.from_environment().machine_cache)
     if precision == "float32":
         return {"skipped": f"the default precision here is float32 ({why}): nothing to compare"}
     with inside(ws) as (cfg, _, _):
         members = [m for m in cfg.blend(cfg.default_blend).members
-                   if spec_of(cfg, m).kind != "tfidf" and runs_here(cfg.model(m))]
+                   if spec_of(cfg, m).kind != "tfidf" and runs_here(cfg.model(m), False)]
     other = ws.parent / f"{ws.name}-float32"
     for part in ("input", "folds"):
         if not (other / part).exists():
@@ -361,16 +358,16 @@ def speed(ws: Path, rows: int = SPEED_ROWS) -> list[dict]:
     from models.networks import module_model, top_model
     from models.catalogue import spec_of
     from models.kinds.partial import bottom_states
-    devices()                                         # this process set up as a training process is
+    devices(ws_run(ws))                               # this process set up as a training process is
     out = []
     with inside(ws) as (cfg, train, fold):
         y = train.target.astype(np.float32)
         chosen = np.flatnonzero(fold != 0)[:rows]
         full_spec = spec_of(cfg, "minilm-tuned")
         full = full_spec.options
-        [module] = resolve_handles(full_spec, cfg)
+        [module] = resolve_handles(full_spec, ws_run(ws))
         steps = rows // full.batch_size
-        ids, offsets = cached_token_ids(module, train.texts, "train")
+        ids, offsets = cached_token_ids(ws_run(ws), module, train.texts, "train")
         for dtype in ("float32", "bfloat16"):
             keras.utils.set_random_seed(0)
             keras.mixed_precision.set_global_policy("mixed_bfloat16" if dtype == "bfloat16" else "float32")
@@ -380,7 +377,7 @@ def speed(ws: Path, rows: int = SPEED_ROWS) -> list[dict]:
             out.append(_timed_fit(f"full fine-tuning, token ids (minilm-tuned), {dtype}", model, data,
                                   len(chosen)))
         keras.mixed_precision.set_global_policy("float32")
-        layers = hub_layers(full_spec, cfg, trainable=True)
+        layers = hub_layers(full_spec, ws_run(ws), trainable=True)
         model = module_model(full, layers, steps_per_epoch=steps)
         data = text_dataset(train.texts, bucketed(chosen, token_lengths(layers[0].resolved_object, train.texts),
                                                   full.batch_size, 0), y, full.batch_size)
@@ -388,7 +385,7 @@ def speed(ws: Path, rows: int = SPEED_ROWS) -> list[dict]:
                               len(chosen)))
         for n in (1, 2, 3):
             spec = dataclasses.replace(spec_of(cfg, PARTIAL).options, trainable_layers=n)
-            values, offsets = bottom_states(module, train.texts, "train", n)
+            values, offsets = bottom_states(ws_run(ws), module, train.texts, "train", n)
             model = top_model(spec, module, n, rows // spec.batch_size, values)
             order = bucketed(chosen, np.diff(offsets), spec.batch_size, 0)
             data = token_dataset(values, offsets, order, y, spec.batch_size)
@@ -428,14 +425,14 @@ def breakdown(ws: Path, rows: int = SPEED_ROWS) -> list[dict]:
     from models.handles import frozen
     from models.networks import module_model, top_model
     from models.training import warmup_then_linear
-    devices()                                         # this process set up as a training process is
+    devices(ws_run(ws))                               # this process set up as a training process is
     with inside(ws) as (cfg, train, fold):
         keras.mixed_precision.set_global_policy("float32")
         y = train.target.astype(np.float32)
         full_spec = spec_of(cfg, "minilm-tuned")
         full = full_spec.options
-        [module] = resolve_handles(full_spec, cfg)
-        ids, offsets = cached_token_ids(module, train.texts, "train")
+        [module] = resolve_handles(full_spec, ws_run(ws))
+        ids, offsets = cached_token_ids(ws_run(ws), module, train.texts, "train")
         order = bucketed(np.flatnonzero(fold != 0)[:rows], np.diff(offsets), full.batch_size, 0)
         batches = [order[i:i + full.batch_size] for i in range(0, len(order), full.batch_size)]
         texts = [tf.constant(list(train.texts[b])) for b in batches]

@@ -25,9 +25,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.config import load_config
+from core.run import Run
 from models.catalogue import spec_of
-from core.paths import REPO, SHARED_SAMPLE, submit_dir, workspace
+from core.paths import REPO, SHARED_SAMPLE
+
+RUN = Run.from_environment()      # a benchmark is an entry point: the workspace and configuration make names
 
 FULL_TRAIN, FULL_TEST = 1_306_122, 375_806
 KERNEL_RAM_GB, KERNEL_DISK_GB, KERNEL_MINUTES = 13, 20, 120
@@ -55,7 +57,7 @@ def distinct_texts(source: np.ndarray, n: int, rng: np.random.Generator) -> np.n
 
 def scale_competition(folder: Path, fraction: float, seed: int = 0) -> dict:
     """train.csv, test.csv, sample_submission.csv of `fraction` of the real size in folder/input."""
-    cfg = load_config()
+    cfg = RUN.config
     c = cfg.competition
     sample = pd.read_csv(SHARED_SAMPLE, dtype=str, keep_default_na=False)
     n_train, n_test = round(FULL_TRAIN * fraction), round(FULL_TEST * fraction)
@@ -74,7 +76,7 @@ def scale_competition(folder: Path, fraction: float, seed: int = 0) -> dict:
 
 def scale_config(path: Path) -> Path:
     """The catalogue's settings for the scale models, a stacking blend of them, nothing else."""
-    cfg = load_config()
+    cfg = RUN.config
     tables = {"competition": vars(cfg.competition), "folds": vars(cfg.folds)}
     models = {m: spec_of(cfg, m) for m in MODELS}
     for name in {h for m in models.values() for h in m.handles if h in cfg.modules}:
@@ -139,11 +141,11 @@ def disk_gb(folder: Path) -> float:
 
 def run_fraction(fraction: float) -> dict:
     """Every stage at one fraction of the real size, in a fresh workspace: {stage: (rss GB, disk GB, seconds)}."""
-    folder = submit_dir() / "bench-scale" / f"1-{round(1 / fraction)}"
+    folder = RUN.submit_dir / "bench-scale" / f"1-{round(1 / fraction)}"
     if folder.exists():
         subprocess.run(["rm", "-rf", str(folder)], check=True)
     (folder / "models").mkdir(parents=True)
-    (folder / "models" / "hub").symlink_to(workspace() / "models" / "hub")
+    (folder / "models" / "hub").symlink_to(RUN.hub_dir)
     sizes = scale_competition(folder, fraction)
     env = {**os.environ, "PIPELINE_ROOT": str(folder), "CONFIG": str(scale_config(folder / "scale.toml"))}
     env.pop("FORCE", None)
@@ -223,5 +225,5 @@ def run(fractions=FRACTIONS) -> str:
     fractions = tuple(float(f) for f in os.environ.get("SCALE_FRACTIONS", "").split(",") if f) or fractions
     runs = {f: run_fraction(f) for f in fractions}
     largest = max(runs)
-    record_throughputs(submit_dir() / "bench-scale" / f"1-{round(1 / largest)}", runs[largest]["rows"])
+    record_throughputs(RUN.submit_dir / "bench-scale" / f"1-{round(1 / largest)}", runs[largest]["rows"])
     return section(runs)

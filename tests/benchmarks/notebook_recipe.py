@@ -21,6 +21,7 @@ such a competition from the shared real sample in a temporary folder.
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import sys
 import tempfile
@@ -30,12 +31,12 @@ from pathlib import Path
 import numpy as np
 
 import core  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
-from core.config import load_config
 from core.data import load_solution, load_test, load_train
 from core.errors import PipelineError
 from core.metrics import best_threshold, f1_at
-from core.paths import hub_dir
-from tests.benchmarks.bench_cache_speed import SAMPLE, pipeline_root, provide_module
+from core.paths import REPO
+from core.run import Run
+from tests.benchmarks.bench_cache_speed import SAMPLE, provide_module
 
 MODULE = "use-m3"
 MAX_EPOCHS = 20          # the course's large epoch count, capped: see the module docstring
@@ -62,11 +63,11 @@ def recipe_model(module_path: str):
     return model
 
 
-def module_path(cfg, name: str) -> str:
+def module_path(run: Run, name: str) -> str:
     """The workspace's built module; else the repository's (symlinked in) or a fresh build there."""
-    path = hub_dir() / name
+    path = run.hub_dir / name
     if not (path / "saved_model.pb").exists():
-        provide_module(cfg, name)
+        provide_module(run, name)
     return str(path)
 
 
@@ -93,13 +94,13 @@ def run(workspace: Path, module: str = MODULE, max_epochs: int = MAX_EPOCHS, see
     """Train and score the recipe on `<workspace>/input/`; its figures as a plain dict."""
     import tf_keras as keras
     from sklearn.model_selection import train_test_split
-    with pipeline_root(workspace):
-        cfg = load_config()
-        train, test, solution = load_train(cfg), load_test(cfg), load_solution(cfg)
-        if solution is None:
-            raise PipelineError(f"{workspace}/input holds no {cfg.competition.solution}: the recipe needs a local "
-                                "competition (python -m input.local_competition --source labelled.csv)")
-        path = module_path(cfg, module)
+    run = Run.from_environment().with_(workspace=Path(workspace).resolve())
+    cfg = run.config
+    train, test, solution = load_train(run), load_test(run), load_solution(run)
+    if solution is None:
+        raise PipelineError(f"{workspace}/input holds no {cfg.competition.solution}: the recipe needs a local "
+                            "competition (python -m input.local_competition --source labelled.csv)")
+    path = module_path(run, module)
     y = train.target.astype(np.float32)
     trn, val = train_test_split(np.arange(len(train)), test_size=VAL_FRACTION, stratify=y, random_state=seed)
     keras.utils.set_random_seed(seed)
@@ -136,9 +137,10 @@ def run(workspace: Path, module: str = MODULE, max_epochs: int = MAX_EPOCHS, see
 
 def sample_workspace(tmp: Path) -> Path:
     """A local competition made from the shared real sample, as `make local-competition` makes one."""
-    from input.local_competition import main as local_competition
-    with pipeline_root(tmp):
-        local_competition(["--source", str(SAMPLE)])
+    import subprocess
+    import sys
+    subprocess.run([sys.executable, "-m", "input.local_competition", "--source", str(SAMPLE)], cwd=REPO, check=True,
+                   env={**os.environ, "PIPELINE_ROOT": str(tmp)})
     return tmp
 
 

@@ -19,13 +19,12 @@ import shutil
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
 from core.artifacts import read_json, write_text
-from core.config import load_config
-from core.paths import SHARED_SAMPLE, REPO, submit_dir, workspace
+from core.paths import SHARED_SAMPLE, REPO
+from core.run import Run
 
 SAMPLE = SHARED_SAMPLE
 HISTORY = Path(__file__).with_name("history.md")
@@ -35,8 +34,11 @@ STAGES = ["folds", "train", "ensemble", "submit", "leaderboard"]
 TARGET_NESTED_F1, TARGET_MINUTES = 0.650, 45
 
 
+RUN = Run.from_environment()        # a benchmark is an entry point: the workspace and configuration make names
+
+
 def bench_workspace() -> Path:
-    return submit_dir() / "bench"
+    return RUN.submit_dir / "bench"
 
 
 def prepare(ws: Path) -> None:
@@ -46,7 +48,7 @@ def prepare(ws: Path) -> None:
             if child.name != "input":
                 shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
     (ws / "models").mkdir(parents=True, exist_ok=True)
-    hub = workspace() / "models" / "hub"
+    hub = RUN.hub_dir
     hub.mkdir(parents=True, exist_ok=True)
     (ws / "models" / "hub").symlink_to(hub)
     if not (ws / "input" / "train.csv").exists():
@@ -71,25 +73,13 @@ def run_pipeline(ws: Path) -> dict[str, float]:
     return seconds
 
 
-@contextmanager
-def in_workspace(ws: Path):
-    """The project's loaders and paths read `ws` inside the block."""
-    saved = os.environ.get("PIPELINE_ROOT")
-    os.environ["PIPELINE_ROOT"] = str(ws)
-    try:
-        yield
-    finally:
-        os.environ.pop("PIPELINE_ROOT") if saved is None else os.environ.update(PIPELINE_ROOT=saved)
-
-
 def board_rows(ws: Path) -> list:
     from submit.leaderboard import build
-    with in_workspace(ws):
-        return build().rows
+    return build(RUN.with_(workspace=ws)).rows
 
 
 def quality_section(ws: Path, seconds: dict[str, float], notebook: dict | None) -> tuple[str, dict]:
-    cfg = load_config()
+    cfg = RUN.config
     rows = board_rows(ws)
     lines = ["## Quality on real data", "",
              f"Local competition from `{SAMPLE.name}` ({SAMPLE.stat().st_size // 1024} KiB): 15,999 train / 4,000 test "
@@ -129,8 +119,8 @@ def local_noise(ws: Path, blend: str, resamples: int = 1000) -> list[str]:
     folder = ws / "ensembles" / blend
     if not (folder / "metrics.json").exists():
         return []
-    with in_workspace(ws):
-        test, solution = load_test(), load_solution()
+    run = RUN.with_(workspace=ws)
+    test, solution = load_test(run), load_solution(run)
     y = solution_labels(test.ids, solution)
     scores, threshold = np.load(folder / "test.npy"), read_json(folder / "metrics.json")["threshold"]
     rng = np.random.default_rng(0)
@@ -191,7 +181,7 @@ def main(argv=None) -> None:
         print(f"bench skipped: the shared real sample {SAMPLE} is absent", file=sys.stderr)
         return
     started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    parts = [f"# Benchmarks\n\nRun {started} on {machine()}, config `{load_config().path.name}`."]
+    parts = [f"# Benchmarks\n\nRun {started} on {machine()}, config `{RUN.config_path.name}`."]
     ws = bench_workspace()
     if only & {"quality", "notebook"}:
         prepare(ws)
@@ -206,7 +196,7 @@ def main(argv=None) -> None:
     parts += speed_sections(only)
     if HISTORY.exists():
         parts.append(HISTORY.read_text(encoding="utf-8").strip())
-    out = submit_dir() / "bench.md"
+    out = RUN.submit_dir / "bench.md"
     write_text(out, "\n\n".join(parts) + "\n")
     print(f"\n{out}:\n\n" + "\n\n".join(parts))
 

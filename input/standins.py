@@ -1,6 +1,6 @@
 """Stand-ins for the competition's embeddings, for running quora-kernel.toml HERE ONLY (`make kernel-standins`).
 
-    python -m tests.benchmarks.kernel_standins [--words 100000]
+    python -m input.standins [--words 100000]
 
 Kaggle ships the Quora competition with four embeddings under input/embeddings/ (GloVe 840B,
 paragram, wiki-news fastText, GoogleNews word2vec); this workplace has none of them. This writes
@@ -19,7 +19,7 @@ import numpy as np
 
 from core.cli import entry_point
 from core.errors import PipelineError
-from core.paths import input_dir
+from core.run import Run
 
 FILES = ("glove.840B.300d/glove.840B.300d.txt", "paragram_300_sl999/paragram_300_sl999.txt",
          "wiki-news-300d-1M/wiki-news-300d-1M.vec",
@@ -59,7 +59,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--words", type=int, default=100000, help="the first N (most frequent) words")
     args = parser.parse_args(argv)
-    root = input_dir() / "embeddings"
+    root = Run.from_environment().input_dir / "embeddings"
     marker = root / MARKER
     ours = set(marker.read_text().split()) if marker.exists() else set()
     tokens, vectors = glove_6b_50d(args.words)
