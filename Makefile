@@ -18,10 +18,9 @@ CONFIG ?= $(CURDIR)/pipeline.toml
 # make test: pytest-xdist worker processes (0: the whole suite in this one process)
 TEST_JOBS ?= 2
 # VERBOSE=1: TensorFlow's C++ start-up lines too (core/quiet.py keeps them out otherwise)
-export CONFIG PIPELINE_ROOT FORCE N_JOBS BACKEND DASK_SCHEDULER DEVICES PRECISION VERBOSE
+export CONFIG PIPELINE_ROOT FORCE N_JOBS BACKEND DASK_SCHEDULER DEVICES PRECISION BUDGET VERBOSE
 
 show    = $(shell [ -x $(PY) ] && $(PY) -m core.show $(1))
-catalogue = $(shell [ -x $(PY) ] && $(PY) -m models.catalogue $(1))
 # The competition's files, each seen through the fingerprint of its bytes (input/.<file>.sha256): what depends on
 # a file is rebuilt when its content changes, whatever its timestamp (an unzip keeps the archive's), and not when
 # it is only touched. test.csv replaced (Kaggle's stage 2): the models predict it anew, the blends and the
@@ -32,15 +31,16 @@ TRAIN  := $(call print,$(word 1,$(FILES)))
 TEST   := $(call print,$(word 2,$(FILES)))
 SAMPLE := $(call print,$(word 3,$(FILES)))
 FOLDS  := $(W)/folds/folds.csv
-# MODELS=a,b (or "a b") on the command line: only those models; `models.catalogue` refuses a name not in it
+# MODELS=a,b (or "a b") on the command line: only those models; `models.catalogue` refuses a name not in it.
+# Unset: the models the run's plan takes (models.plan: BUDGET minutes and measured speeds; models/plan.json)
 comma  := ,
 ASKED  := $(if $(filter command line,$(origin MODELS)),$(subst $(comma), ,$(MODELS)))
-override MODELS = $(or $(ASKED),$(call catalogue,models))
+override MODELS = $(or $(ASKED),$(shell [ -x $(PY) ] && $(PY) -m models.plan names))
 MODULES = $(shell $(PY) -m models.catalogue modules $(ASKED) 2>/dev/null)
 BLENDS  = $(call show,blends)
 # The configuration and the base file it names (`base = "pipeline.toml"`): a change to either reruns what reads it
 CONFIG_FILES := $(or $(call show,config-files),$(CONFIG))
-BLEND  ?= $(call show,default-blend)
+BLEND  ?= $(shell [ -x $(PY) ] && $(PY) -m ensembles.blend --chosen)
 
 .PHONY: help setup doctor plan data demo local-competition folds modules module train predict clean-model ensemble \
         submit leaderboard report kaggle-submit kaggle-status kaggle-leaderboard kernel kernel-push kernel-submit \
@@ -95,10 +95,10 @@ endif
 module: $(STAMP) ## Build one word-vector module: VECTORS=path NAME=name [OPTS="--lowercase --vocab-limit N --oov-buckets N --combine mean --weights 0.7 0.3"]; VECTORS="a b" combines files
 	$(PY) -m models.modules.word_vectors --vectors $(if $(VECTORS),$(foreach v,$(VECTORS),"$(v)"),"") --name "$(NAME)" $(OPTS)
 
-train: $(STAMP) ## Train every enabled model on every fold, or MODELS=a,b only: models/<model>/ (N_JOBS=n; BACKEND=dask [DASK_SCHEDULER=tcp://host:port]; DEVICES=cpu:2, PRECISION=...)
+train: $(STAMP) ## Train the models the plan takes (BUDGET=minutes), or MODELS=a,b, on every fold: models/<model>/ (N_JOBS=n; BACKEND=dask [DASK_SCHEDULER=tcp://host:port]; DEVICES=cpu:2, PRECISION=...)
 	@$(PY) -m models.catalogue models $(ASKED) > /dev/null
 	@$(PY) -m models.devices --line
-	$(MAKE) modules
+	$(MAKE) modules MODELS="$(MODELS)"
 	$(MAKE) $(foreach m,$(MODELS),$(W)/models/$(m)/metrics.json)
 $(W)/models/%/metrics.json: $(FOLDS) $(CONFIG_FILES) $(TEST) | $(STAMP)
 	$(PY) -m models.train --model $*
@@ -118,7 +118,7 @@ $(W)/ensembles/%/metrics.json: $(CONFIG_FILES) $(foreach m,$(MODELS),$(W)/models
 	$(PY) -m ensembles.blend --blend $*
 
 # ---- submit ----
-submit: $(STAMP) ## Write the validated submission: submit/<BLEND>.csv
+submit: $(STAMP) ## Write the validated submission of the blend sent ([ensemble] default, else the best nested score; submit/sent.json says why), or BLEND=name: submit/<BLEND>.csv
 	$(MAKE) $(W)/submit/$(BLEND).csv
 $(W)/submit/%.csv: $(W)/ensembles/%/metrics.json $(TEST) $(SAMPLE) | $(STAMP)
 	$(PY) -m submit.make_submission --blend $*
@@ -138,8 +138,8 @@ kaggle-status: $(STAMP) ## List your recent Kaggle submissions and scores
 kaggle-leaderboard: $(STAMP) ## Download the public leaderboard, then: make leaderboard PUBLIC_LB=<the zip>
 	$(PY) -m submit.kaggle_cli leaderboard
 
-plan: $(STAMP) ## Predicted kernel time of the catalogue at the competition's size, from measured throughputs
-	$(PY) -m submit.plan
+plan: $(STAMP) ## The models a BUDGET (minutes; default [plan] budget_minutes) takes here, each one's predicted minutes, and why the others are left out; the kernel's plan
+	$(PY) -m models.plan
 
 kernel: $(STAMP) ## Write a ready-to-push Kaggle kernel folder: submit/kernel/ (refuses what the kernel cannot run)
 	$(PY) -m submit.kernel write

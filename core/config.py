@@ -72,7 +72,8 @@ class ModelTable:
     """A [models.NAME] table as written. Every stage reads its name and whether it runs here; the models stage
     makes it a typed spec of its kind (models.catalogue: the kind's options, checked, [train]'s defaults)."""
     name: str
-    enabled: bool | str = setting(True, choices=(True, False, "gpu"))  # "gpu": only on a machine with a GPU
+    enabled: bool | str = setting(True, choices=(True, False, "gpu", "always"))  # true: the plan may take it;
+    # "gpu": only on a machine with a GPU; "always": taken whatever the plan's budget (models.plan)
     table: dict = field(default_factory=dict)                         # its other keys
 
 
@@ -104,6 +105,12 @@ class WorkspaceSettings:
 
 
 @dataclass(frozen=True)
+class PlanSettings:
+    """The [plan] table: what a run may spend (models.plan chooses the models that fit)."""
+    budget_minutes: float = setting(45.0, above=0)   # training minutes, module builds included; BUDGET= overrides
+
+
+@dataclass(frozen=True)
 class KaggleSettings:
     """The [kaggle] table: who owns the kernel and what it attaches (all optional)."""
     owner: str = ""                      # Kaggle user name; default: KAGGLE_USERNAME or kaggle.json's username
@@ -131,9 +138,10 @@ class Config:
     models: dict[str, ModelTable]
     modules: dict[str, ModuleSpec]
     blends: dict[str, BlendSpec]
-    default_blend: str
+    default_blend: str                                     # "": the best by nested score (ensembles.blend.chosen)
     kaggle: KaggleSettings = KaggleSettings()
     workspace: WorkspaceSettings = WorkspaceSettings()
+    plan: PlanSettings = PlanSettings()
     train_defaults: dict = field(default_factory=dict)     # the [train] table: what every model starts from
 
     @property
@@ -151,6 +159,11 @@ class Config:
         """The models that run on this machine (`gpu`: it trains on a GPU, core.run.Run.gpu)."""
         return [m for m in self.models.values() if runs_here(m, gpu)]
 
+    def blend_members(self) -> list[str]:
+        """Every model an enabled blend blends, in the catalogue's order: what a submission can use."""
+        members = {m for b in self.blends.values() if b.enabled for m in b.members}
+        return [m for m in self.models if m in members]
+
     def blend(self, name: str) -> BlendSpec:
         if name not in self.blends:
             raise PipelineError(f"{self.path}: no blend named {name!r}; known blends: {', '.join(self.blends)}")
@@ -158,8 +171,9 @@ class Config:
 
 
 def runs_here(spec: ModelTable, gpu: bool) -> bool:
-    """Whether a model runs on this machine: enabled, or enabled = "gpu" where training runs on a GPU."""
-    return spec.enabled is True or (spec.enabled == "gpu" and gpu)
+    """Whether a model may run on this machine: enabled (or always), or enabled = "gpu" where training runs on a
+    GPU."""
+    return spec.enabled in (True, "always") or (spec.enabled == "gpu" and gpu)
 
 
 def load_config(path: Path | str) -> Config:
@@ -190,6 +204,7 @@ def load_config(path: Path | str) -> Config:
         default_blend=raw.get("ensemble", {}).get("default", ""),
         kaggle=build(KaggleSettings, raw.get("kaggle", {}), path, "[kaggle]"),
         workspace=build(WorkspaceSettings, raw.get("workspace", {}), path, "[workspace]"),
+        plan=build(PlanSettings, raw.get("plan", {}), path, "[plan]"),
         train_defaults=raw.get("train", {}),
     )
 

@@ -1,6 +1,6 @@
 """Prints configuration facts for the Makefile (one source of truth):
 
-    python -m core.show blends | default-blend
+    python -m core.show blends
     python -m core.show files                 the competition's train, test and sample_submission file names
     python -m core.show config-files          the configuration file and its base files (make's prerequisites)
 
@@ -12,7 +12,7 @@ from core.cli import entry_point
 from core.run import Run
 from core.tables import config_files
 
-USAGE = "usage: python -m core.show blends | default-blend | files | config-files"
+USAGE = "usage: python -m core.show blends | files | config-files"
 
 
 @entry_point
@@ -24,8 +24,6 @@ def main(what: str) -> None:
     cfg = run.config
     if what == "blends":
         print(" ".join(b.name for b in cfg.blends.values() if b.enabled))
-    elif what == "default-blend":
-        print(cfg.default_blend)
     elif what == "files":
         c = cfg.competition
         print(c.train, c.test, c.sample_submission)

@@ -45,6 +45,7 @@ from core.records import run_record, utc_now
 from core.results import Result, damaged, read_result, score_section
 from core.run import Run
 from folds.make_folds import folds_fingerprint, load_folds
+from models.plan import planned_models
 
 ROUNDS = 20                 # caruana: selection rounds (with replacement); the best prefix is kept
 STACKING_C = 1.0            # stacking: inverse L2 strength; a few features and many rows, so it barely matters
@@ -186,15 +187,20 @@ class Members:
 
 
 def members_here(run: Run, spec: BlendSpec) -> BlendSpec:
-    """The blend with the members that run on this machine: one that needs a GPU is left out on a machine without
-    one (so one blend serves both); a disabled one is refused. (core.config checked the method and that the
-    members exist when it loaded.)"""
+    """The blend with the members that run here: one that needs a GPU is left out on a machine without one, and
+    one the run's plan left out (models/plan.json: over the budget) too, so one blend serves every machine; a
+    disabled one is refused. (core.config checked the method and that the members exist when it loaded.)"""
     cfg = run.config
     disabled = [m for m in spec.members if cfg.model(m).enabled is False]
     if disabled:
         raise PipelineError(f"{cfg.path}: [blends.{spec.name}] uses disabled model(s) {', '.join(disabled)}; "
                             f"enable them (and `make train`) or drop them from the blend's members")
-    return dataclasses.replace(spec, members=tuple(m for m in spec.members if runs_here(cfg.model(m), run.gpu)))
+    plan = planned_models(run)
+    kept = tuple(m for m in spec.members if runs_here(cfg.model(m), run.gpu) and (plan is None or m in plan))
+    if plan is not None and (left := [m for m in spec.members if m not in kept]):
+        print(f"blend {spec.name}: without {', '.join(left)} (not in this run's plan, models/plan.json)", flush=True)
+    return dataclasses.replace(spec, members=kept)
+
 
 
 def load_members(run: Run, spec: BlendSpec, train: Split, test: Split) -> Members:
@@ -365,6 +371,31 @@ def predict_test(folder, spec: BlendSpec, members: Members, metrics: dict) -> di
     return metrics
 
 
+SIMPLER_FIRST = ("mean", "rank_mean", "weighted", "caruana", "stacking")   # ties go to the earlier
+TIE = 1e-4                  # nested scores closer than this are a tie
+
+
+def chosen(run: Run) -> tuple[str, str]:
+    """The blend the pipeline sends and why: [ensemble] default where the configuration names one, else the
+    finished blend with the best nested score (ties, within TIE, to the simpler method)."""
+    cfg = run.config
+    if cfg.default_blend:
+        return cfg.default_blend, "[ensemble] default names it"
+    finished = [read_result(run, "blend", b.name) for b in cfg.blends.values()
+                if b.enabled and (run.ensemble_dir(b.name) / "metrics.json").exists()]
+    if not finished:
+        raise PipelineError(f"{cfg.path}: no blend is finished, so none can be chosen to send; run `make ensemble`, "
+                            f"or name one in [ensemble] default")
+    metric = cfg.metric
+    best = min(metric.ranking_key(r.nested_score) for r in finished)
+    tied = [r for r in finished if metric.ranking_key(r.nested_score) <= best + TIE]
+    pick = min(tied, key=lambda r: SIMPLER_FIRST.index(r.metrics["method"]))
+    others = sorted((r for r in finished if r is not pick), key=lambda r: metric.ranking_key(r.nested_score))
+    return pick.name, (f"the best nested {metric.label} of the blends: {pick.nested_score:.4f}"
+                       + (f" (tied within {TIE:g}: the simpler method)" if len(tied) > 1 else "")
+                       + "".join(f"; {r.name} {r.nested_score:.4f}" for r in others))
+
+
 def report(m: dict) -> str:
     label = metric_named(m["metric"]).label
     best = min(m["member_scores"].items(),
@@ -380,9 +411,12 @@ def report(m: dict) -> str:
 @entry_point
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Blend the models' OOF predictions into ensembles/<blend>/")
-    parser.add_argument("--blend", required=True, help="a [blends.NAME] table of the configuration")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--blend", help="a [blends.NAME] table of the configuration")
+    which.add_argument("--chosen", action="store_true", help="print the blend the pipeline sends (make submit)")
     args = parser.parse_args(argv)
-    print(report(run_blend(Run.from_environment(), args.blend)))
+    run = Run.from_environment()
+    print(chosen(run)[0] if args.chosen else report(run_blend(run, args.blend)))
 
 
 if __name__ == "__main__":

@@ -137,18 +137,24 @@ def bf16_check_file(machine_cache: Path) -> Path:
     return Path(machine_cache) / "bf16-check.json"
 
 
+def tensorflow_version() -> str:
+    """The installed TensorFlow's version, from its metadata: asking needs no import (seconds) of TensorFlow."""
+    from importlib import metadata
+    return metadata.version("tensorflow")
+
+
 def bf16_speedup(model: str, flags: frozenset[str], machine_cache: Path) -> float:
     """float32 matmul time over bfloat16's on this machine: measured once per CPU model, flags and TensorFlow
     version, then read from the machine's cache."""
-    import tensorflow as tf
-    key = hashlib.sha256(f"{model}|{' '.join(sorted(flags))}|{tf.__version__}".encode()).hexdigest()[:16]
+    version = tensorflow_version()
+    key = hashlib.sha256(f"{model}|{' '.join(sorted(flags))}|{version}".encode()).hexdigest()[:16]
     path = bf16_check_file(machine_cache)
     try:
         known = read_json(path) if path.exists() else {}
     except PipelineError:            # a damaged cache is measured again, never used
         known = {}
     if not isinstance(known.get(key), dict) or not isinstance(known[key].get("speedup"), (int, float)):
-        known[key] = {"cpu": model, "tensorflow": tf.__version__, "speedup": measure_bf16_speedup(),
+        known[key] = {"cpu": model, "tensorflow": version, "speedup": measure_bf16_speedup(),
                       "measured": time.strftime("%Y-%m-%d %H:%M:%S")}
         write_json(path, known)
     return float(known[key]["speedup"])

@@ -1,6 +1,6 @@
 """Train catalogue models on every fold: out-of-fold predictions for train, fold-averaged ones for test.
 
-    python -m models.train --model NAME [--model NAME ...]     (make train: every enabled model)
+    python -m models.train [--model NAME ...]                  (make train: the models the plan takes)
     python -m models.train --predict-only [--model NAME ...]  (make predict: a new test set, nothing trained)
 
 Per model, in models/<model>/: stamp.json (what it is made from), fold<k>/ (predictions, weights,
@@ -38,6 +38,7 @@ from models.devices import describe
 from models.handles import module_fingerprint
 from models.kinds import KINDS
 from models.kinds.base import FoldData, Kind, ModelSpec, save_predictions
+from models.plan import planned, predicted_minutes
 from models.precision import check_one_precision
 
 
@@ -106,7 +107,7 @@ def assemble(kind: Kind, out: Path, fold: np.ndarray, stamp: dict, extra: dict, 
     for f in range(k):
         fix = f"retrain the fold: rm -r {out / f'fold{f}'} && make train MODELS={spec.name}"
         oof[fold == f] = read_scores(out / f"fold{f}" / "oof.npy", int((fold == f).sum()), fix)
-        test.append(read_scores(out / f"fold{f}" / "test.npy", len(kind.test), fix))
+        test.append(read_scores(out / f"fold{f}" / "test.npy", len(kind.test), fix).astype(np.float32))
     if np.isnan(oof).any():
         raise PipelineError(f"{out}: {np.isnan(oof).sum()} out-of-fold rows were not predicted")
     scoring = score_section(kind.run.config.metric, y, oof, fold)
@@ -117,9 +118,11 @@ def assemble(kind: Kind, out: Path, fold: np.ndarray, stamp: dict, extra: dict, 
                       f1=f1_at(y[rows], oof[rows], scoring["oof"]["threshold"]))
     seconds = sum(r["seconds"] for r in folds)
     examples = sum(r["train_rows"] * r["epochs"] for r in folds)
+    wall = seconds + extra.get("embed_seconds", 0.0)
     metrics = {"model": spec.name, "spec": spec.as_dict(), "stamp": stamp, "k": k,
                "folds_fingerprint": stamp["folds_fingerprint"], "test_fingerprint": texts_fingerprint(kind.test.texts),
-               **scoring, "folds": folds, "wall_seconds": seconds + extra.get("embed_seconds", 0.0),
+               **scoring, "folds": folds, "wall_seconds": wall,
+               "minutes": {"predicted": predicted_minutes(kind.run, spec.name), "actual": wall / 60},
                "examples_per_second": examples / seconds if seconds else float("nan"), **extra, "run": run}
     write_npy(out / "oof.npy", oof)
     write_npy(out / "test.npy", np.mean(test, axis=0).astype(np.float32))
@@ -202,10 +205,10 @@ def _at(threshold: float | None) -> str:
 
 
 def train_models(run: Run, names: list[str] | None = None, predict_only: bool = False) -> dict:
-    """The named models (None: every enabled one), their folds run on the run's backend (models.backends: loky,
-    dask), then the training-curves figure; {model: its metrics, or None when it was up to date}. predict_only:
+    """The named models (None: those the run's plan takes, models.plan), their folds run on the run's backend
+    (models.backends: loky, dask), then the training-curves figure; {model: its metrics, or None when it was up to date}. predict_only:
     only a new test set predicted, nothing trained (a model with folds left to train is refused)."""
-    chosen = specs(run, names)
+    chosen = specs(run, names or planned(run)["taken"])
     with fold_backend(run):
         done = {spec.name: train_model(run, spec, predict_only) for spec in chosen}
     from models.curves import plot_training_curves
@@ -216,7 +219,7 @@ def train_models(run: Run, names: list[str] | None = None, predict_only: bool = 
 @entry_point
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", action="append", help="a catalogue name (repeatable); default: every enabled model")
+    parser.add_argument("--model", action="append", help="a catalogue name (repeatable); default: the plan's models")
     parser.add_argument("--predict-only", action="store_true",
                         help="only predict a new test set with the finished models' fold models; train nothing")
     args = parser.parse_args(argv)

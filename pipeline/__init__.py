@@ -104,10 +104,10 @@ class Pipeline:
         return self._rows(names)
 
     def submit(self, name: str | None = None, kind: str = "blend") -> Path:
-        """Write the validated submission submit/<name>.csv (`make submit`; default: the default blend;
-        kind="model" submits a single model). Returns its path."""
+        """Write the validated submission submit/<name>.csv (`make submit`; default: the blend the pipeline sends,
+        [ensemble] default or the best by nested score; kind="model" submits a single model). Returns its path."""
         from submit.make_submission import make
-        return make(self.settings, kind, name or self.config.default_blend)
+        return make(self.settings, kind, name)
 
     def leaderboard(self, public: str | Path | None = None):
         """Every finished model and blend, best first (`make leaderboard`; also writes submit/leaderboard.md).

@@ -39,7 +39,7 @@ from core.tables import config_files, resolved_text
 from submit.kernel_contents import (KAGGLE_MODEL_URL, built_in_kernel, kaggle_model_sources, kernel_models,
                                     kernel_vectors, model_handles, needed_modules, outside_files, to_attach)
 from submit.kernel_dataset import DATASET_MODULES, dataset_folder
-from submit.plan import plan_problems
+from models.plan import kernel_budget, plan_problems
 
 CODE_FILE = "kernel.py"
 METADATA = "kernel-metadata.json"
@@ -72,7 +72,7 @@ def external_data_problems(run: Run) -> list[str]:
             if where:
                 found.append(f"model {m}: {where}")
     return [f"[kaggle] external_data = false, but {'; '.join(found)}. Use only modules built from the "
-            f"competition's files (input/embeddings/...), or take the model out of blend {cfg.default_blend!r}"] \
+            f"competition's files (input/embeddings/...), or take the model out of the blends"] \
         if found else []
 
 
@@ -101,7 +101,7 @@ def dataset_source_problems(run: Run) -> list[str]:
 
 
 # Checks `write` makes before it writes anything; each gives the problems it found (empty: none).
-# `make plan`'s time check (submit/plan.py) is one of them.
+# `make plan`'s time check (models/plan.py) is one of them.
 REFUSALS = [external_data_problems, dataset_source_problems, plan_problems]
 
 
@@ -233,7 +233,9 @@ def required_versions() -> dict[str, str]:
 
 def script(cfg: Config) -> str:
     c = cfg.competition
-    settings = {"slug": c.slug, "test": c.test, "blend": cfg.default_blend, "models": kernel_models(cfg),
+    settings = {"slug": c.slug, "test": c.test, "blends": [b.name for b in cfg.blends.values() if b.enabled],
+                "models": kernel_models(cfg),
+                "budget": kernel_budget(cfg),
                 "modules": needed_modules(cfg), "build": built_in_kernel(cfg), "vectors": kernel_vectors(cfg),
                 "kaggle_models": kaggle_model_sources(cfg), "requires": required_versions()}
     text = TEMPLATE.read_text(encoding="utf-8")

@@ -2,7 +2,7 @@
 from the competition's own files and which it must be given (a Kaggle Models source, an attached dataset).
 
 Read by the kernel's bundle (submit/kernel_bundle.py), its dataset (submit/kernel_dataset.py) and its time
-plan (submit/plan.py).
+plan (models/plan.py).
 """
 from __future__ import annotations
 
@@ -17,14 +17,13 @@ KAGGLE_MODEL_URL = re.compile(r"^https://www\.kaggle\.com/models/([^/]+)/([^/]+)
 
 
 def kernel_models(cfg: Config) -> list[str]:
-    """The default blend's members: all the kernel needs to train.
+    """The blends' members the kernel may train (its plan chooses among them on its own machine, in its budget):
+    the modules they load are what it must build or be given.
 
     Decided for the kernel's machine, not this one: a GPU-only member is in when the kernel has a GPU
     ([kaggle] enable_gpu), as the blend in the kernel (which sees that GPU) will want it.
     """
-    if not cfg.default_blend:
-        raise PipelineError(f"{cfg.path}: [ensemble] default is not set; the kernel submits that blend")
-    return [m for m in cfg.blend(cfg.default_blend).members
+    return [m for m in cfg.blend_members()
             if cfg.models[m].enabled is not False and (cfg.models[m].enabled != "gpu" or cfg.kaggle.enable_gpu)]
 
 

@@ -31,6 +31,7 @@ from core.metrics import Metric
 from core.records import commit_label
 from core.results import Result, all_results, rebuild_hint
 from core.run import Run
+from ensembles.blend import chosen
 
 
 @dataclass
@@ -173,8 +174,17 @@ def build(run: Run, public: Path | None = None) -> Board:
         for row in board.rows + board.files:
             value, label = row.sober
             row.place = f"{place_text(value, scores, metric)} ({label})" if value is not None else ""
-    board.notes = _notes(board, solution is not None)
+    board.notes = _notes(board, solution is not None) + sent_note(run)
     return board
+
+
+def sent_note(run: Run) -> list[str]:
+    """Which blend the pipeline sends and why (ensembles.blend.chosen)."""
+    try:
+        name, why = chosen(run)
+    except PipelineError:                     # no blend finished yet
+        return []
+    return [f"The blend sent: {name}, {why}."]
 
 
 def _order(row: Row, metric: Metric):

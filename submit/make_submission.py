@@ -1,5 +1,7 @@
 """The validated submission file: submit/<blend>.csv (or submit/<model>.csv) and its manifest.
 
+    python -m submit.make_submission                  the blend the pipeline sends: [ensemble] default, else the best
+                                                      by nested score (submit/sent.json names it, with why)
     python -m submit.make_submission --blend NAME
     python -m submit.make_submission --model NAME
 
@@ -27,6 +29,10 @@ from core.errors import PipelineError
 from core.metrics import Metric
 from core.results import Result, read_result
 from core.run import Run
+from ensembles.blend import chosen
+
+
+SENT = "sent.json"          # in submit/: which file the pipeline sends, and why (the kernel copies it)
 
 
 def build_submission(run: Run, result: Result) -> pd.DataFrame:
@@ -112,8 +118,12 @@ def manifest(result: Result, table: pd.DataFrame, csv_bytes: bytes, cfg: Config)
     }
 
 
-def make(run: Run, kind: str, name: str) -> Path:
+def make(run: Run, kind: str = "blend", name: str | None = None) -> Path:
+    """submit/<name>.csv and its manifest; name None: the blend the pipeline sends (ensembles.blend.chosen).
+    Writing the blend it sends, submit/sent.json names it, with why."""
     cfg = run.config
+    sent, why = chosen(run) if kind == "blend" else (None, None)
+    name = name or sent
     result = read_result(run, kind, name)
     if result.metrics["metric"] != cfg.metric.name:
         raise PipelineError(f"{result.folder}: scored by {result.metrics['metric']}, the competition by "
@@ -123,14 +133,16 @@ def make(run: Run, kind: str, name: str) -> Path:
     path = run.submit_dir / f"{name}.csv"
     require_valid(table, sample, cfg, str(path))
     data = csv_bytes(table)
-    write_json(path.with_suffix(".json"), manifest(result, table, data, cfg))
+    write_json(path.with_suffix(".json"), {**manifest(result, table, data, cfg), "sent": why if name == sent else None})
     write_bytes(path, data)          # last: the CSV is make's target, so a kill between the two redoes both
+    if name == sent:
+        write_json(run.submit_dir / SENT, {"file": path.name, "blend": name, "why": why})
     return path
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    which = parser.add_mutually_exclusive_group(required=True)
+    which = parser.add_mutually_exclusive_group()
     which.add_argument("--blend", help="a blend in ensembles/<blend>/")
     which.add_argument("--model", help="a single model in models/<model>/")
     return parser.parse_args(argv)
@@ -139,7 +151,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 @entry_point
 def main(argv=None) -> None:
     args = parse_args(argv)
-    kind, name = ("blend", args.blend) if args.blend else ("model", args.model)
+    kind, name = ("model", args.model) if args.model else ("blend", args.blend)
     path = make(Run.from_environment(), kind, name)
     facts = read_json(path.with_suffix(".json"), f"write it again: make submit BLEND={name}")
     what = (f"{facts['mean_prediction']:.2%} positive at threshold {facts['threshold']:.6g}"

@@ -105,15 +105,15 @@ def scoring(threshold: float, oof_f1: float, nested: float, auc: float) -> dict:
 
 
 def write_blend(root: Path, name: str, threshold: float, seed: int, nested: float = 0.4,
-                test: np.ndarray | None = None) -> Path:
+                test: np.ndarray | None = None, method: str = "mean") -> Path:
     rng = np.random.default_rng(seed)
     folder = root / "ensembles" / name
     folder.mkdir(parents=True, exist_ok=True)
     np.save(folder / "oof.npy", rng.random(N_TRAIN).astype(np.float32))
     np.save(folder / "test.npy", (rng.random(N_TEST) if test is None else test).astype(np.float32))
-    metrics = {"blend": name, "method": "mean", "members": ["alpha", "beta"], "folds_fingerprint": folds_fp(root),
+    metrics = {"blend": name, "method": method, "members": ["alpha", "beta"], "folds_fingerprint": folds_fp(root),
                "test_fingerprint": fingerprint_of_test(root),
-               **scoring(threshold, 0.6, nested, auc=0.7), "spec": {"method": "mean"}}
+               **scoring(threshold, 0.6, nested, auc=0.7), "spec": {"method": method}}
     (folder / "metrics.json").write_text(json.dumps(metrics))
     return folder
 

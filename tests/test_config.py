@@ -58,7 +58,7 @@ def test_seeds_must_be_a_whole_number_of_at_least_one(workspace):
     ("models.tiny-tuned", "head", [8, 0], "[models.tiny-tuned] head must be at least 1 (each of them), got (8, 0)"),
     ("models.tiny-tuned", "patience", True, "[models.tiny-tuned] patience must be a whole number, got True"),
     ("models.tfidf-lr", "C", 0, "[models.tfidf-lr] C must be above 0, got 0"),
-    ("models.tiny-tuned", "enabled", "cpu", "[models.tiny-tuned] enabled must be one of True, False, 'gpu', got 'cpu'"),
+    ("models.tiny-tuned", "enabled", "cpu", "[models.tiny-tuned] enabled must be one of True, False, 'gpu', 'always', got 'cpu'"),
     ("blends.mean", "method", "median", "[blends.mean] method must be one of 'mean', 'rank_mean', 'weighted'"),
     ("kaggle", "time_limit_minutes", 0, "[kaggle] time_limit_minutes must be above 0, got 0"),
     ("kaggle", "accelerator", "TPU", "[kaggle] accelerator must be one of 'T4', 'P100', 'H100', 'CPU', got 'TPU'"),
@@ -100,7 +100,7 @@ def test_the_repository_config_has_the_online_catalogue():
     handles = {h for m in catalogue(cfg).values() for h in m.handles}
     assert "https://tfhub.dev/google/universal-sentence-encoder-multilingual/3" in handles
     assert "https://tfhub.dev/google/nnlm-en-dim128-with-normalization/2" in handles
-    assert cfg.default_blend in cfg.blends
+    assert not cfg.default_blend                  # the blend sent is the best by nested score
     assert all(member in cfg.models for b in cfg.blends.values() for member in b.members)
 
 

@@ -139,7 +139,7 @@ def test_kernel_script_prepares_workspace_offline(tmp_path, monkeypatch):
     assert (kag / "temp" / "pipeline" / "core" / "config.py").exists()
     config = (kag / "temp" / "pipeline" / "pipeline.toml").read_text()
     assert str(kag / "input" / "universal-sentence-encoder" / "tensorflow2" / "large" / "2") in config
-    assert "models.train --model gamma" in run.stdout and "submit.make_submission --blend mean" in run.stdout
+    assert "+ -m models.train\n" in run.stdout and "+ -m submit.make_submission\n" in run.stdout
 
 
 def test_kernel_script_names_a_module_that_is_not_attached(tmp_path, monkeypatch):

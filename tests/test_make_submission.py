@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from core.errors import PipelineError
-from submit_fakes import N_TEST, full_world, write_blend, write_model
+from submit_fakes import CONFIG, N_TEST, full_world, setup_env, write_blend, write_competition, write_model
 from conftest import here
 
 
@@ -91,3 +91,43 @@ def test_missing_blend_says_how_to_build_it(tmp_path, monkeypatch):
     full_world(tmp_path, monkeypatch)
     with pytest.raises(PipelineError, match="make ensemble"):
         make(here(), "blend", "stacked")
+
+
+TWO_BLENDS = CONFIG.replace('[ensemble]\ndefault = "mean"\n', "") + \
+    '\n[blends.stacked]\nmethod = "stacking"\nmembers = ["alpha", "beta"]\n'
+
+
+def two_blends(tmp_path, monkeypatch, mean: float, stacked: float, config: str = TWO_BLENDS):
+    setup_env(tmp_path, monkeypatch, config)
+    write_competition(tmp_path)
+    write_blend(tmp_path, "mean", 0.45, seed=3, nested=mean)
+    write_blend(tmp_path, "stacked", 0.45, seed=4, nested=stacked, method="stacking")
+
+
+def test_the_blend_sent_is_the_one_with_the_best_nested_score(tmp_path, monkeypatch):
+    from ensembles.blend import chosen
+    two_blends(tmp_path, monkeypatch, mean=0.40, stacked=0.46)
+    name, why = chosen(here())
+    assert name == "stacked" and "best nested F1 of the blends: 0.4600; mean 0.4000" in why
+
+
+def test_blends_tied_on_nested_score_send_the_simpler_method(tmp_path, monkeypatch):
+    from ensembles.blend import chosen
+    two_blends(tmp_path, monkeypatch, mean=0.46, stacked=0.46005)
+    name, why = chosen(here())
+    assert name == "mean" and "the simpler method" in why
+
+
+def test_a_blend_named_in_the_configuration_is_sent_whatever_the_scores(tmp_path, monkeypatch):
+    from ensembles.blend import chosen
+    two_blends(tmp_path, monkeypatch, mean=0.40, stacked=0.46, config=TWO_BLENDS + '\n[ensemble]\ndefault = "mean"\n')
+    assert chosen(here()) == ("mean", "[ensemble] default names it")
+
+
+def test_the_submission_sent_says_which_blend_and_why(tmp_path, monkeypatch):
+    from submit.make_submission import make
+    two_blends(tmp_path, monkeypatch, mean=0.40, stacked=0.46)
+    path = make(here())
+    sent = json.loads((tmp_path / "submit" / "sent.json").read_text())
+    assert path.name == "stacked.csv" and sent["file"] == "stacked.csv" and "best nested F1" in sent["why"]
+    assert "best nested F1" in json.loads(path.with_suffix(".json").read_text())["sent"]

@@ -52,7 +52,7 @@ def test_a_recurrent_head_trains_on_the_token_cache(ready):
                          'token_head = "gru"\nrnn_units = 4\nepochs = 1\n')
     cfg = here().config
     train, test = load_competition(here())
-    trainer = Tokens(spec_of(cfg, "tiny-gru"), cfg, train, test)
+    trainer = Tokens(spec_of(cfg, "tiny-gru"), here(), train, test)
     trainer.prepare()
     rows = np.arange(len(train.texts))
     fold = FoldData(0, rows[rows % 3 != 0], rows[rows % 3 == 0], ready / "fold0", "tiny-gru fold 0")
@@ -70,5 +70,5 @@ def test_the_new_options_at_their_defaults_leave_older_models_stamps_as_they_wer
     from models.kinds.tokens import Tokens
     from models.train import stamp_for
     cfg = here().config
-    stamp = stamp_for(Tokens(spec_of(cfg, "tiny-tokens"), cfg, *load_competition(here())))
+    stamp = stamp_for(Tokens(spec_of(cfg, "tiny-tokens"), here(), *load_competition(here())))
     assert not {"token_head", "rnn_units", "rnn_layers"} & set(stamp["spec"])

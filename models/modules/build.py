@@ -17,6 +17,7 @@ import importlib
 import time
 from pathlib import Path
 
+from core.artifacts import write_json
 from core.claim import STAMP, claim, write_stamp
 from core.cli import entry_point
 from core.config import ModuleSpec
@@ -86,6 +87,7 @@ def build_module(run: Run, spec: ModuleSpec) -> Path:
     print(f"{dest}: building with {spec.builder} ...", flush=True)
     importlib.import_module(BUILDERS[spec.builder][0]).build(dest, options, run)
     write_stamp(dest, identity)   # the build replaced the whole folder, the stamp claim wrote included
+    write_json(dest / "build.json", {"seconds": time.time() - start})     # what the plan counts for a build
     print(f"{dest}: done in {time.time() - start:.0f} s", flush=True)
     return dest
 

@@ -162,9 +162,9 @@ def stages(to_build):
     py = [sys.executable, "-m"]
     commands = [py + ["models.modules.build", "--name", name] for name in to_build]
     commands.append(py + ["folds.make_folds"])
-    commands += [py + ["models.train", "--model", m] for m in SETTINGS["models"]]
-    commands.append(py + ["ensembles.blend", "--blend", SETTINGS["blend"]])
-    commands.append(py + ["submit.make_submission", "--blend", SETTINGS["blend"]])
+    commands.append(py + ["models.train"])              # the models the plan takes in the budget, on this machine
+    commands += [py + ["ensembles.blend", "--blend", blend] for blend in SETTINGS["blends"]]
+    commands.append(py + ["submit.make_submission"])    # the blend the pipeline sends: the best by nested score
     return commands
 
 
@@ -175,14 +175,15 @@ def main(dry_run=False):
     link_inputs(workspace, competition_dir(), dry_run)
     to_build = prepare_modules(workspace)
     env = dict(os.environ, PIPELINE_ROOT=str(workspace), CONFIG=str(write_config(code)),
-               PYTHONPATH=str(code), TF_USE_LEGACY_KERAS="1")
+               BUDGET=str(SETTINGS["budget"]), PYTHONPATH=str(code), TF_USE_LEGACY_KERAS="1")
     for command in stages(to_build):
         print("+ " + " ".join(command[1:]), flush=True)
         if not dry_run:
             subprocess.run(command, cwd=code, env=env, check=True)
     if not dry_run:
         WORKING.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(workspace / "submit" / f"{SETTINGS['blend']}.csv", WORKING / "submission.csv")
+        sent = json.loads((workspace / "submit" / "sent.json").read_text())["file"]
+        shutil.copyfile(workspace / "submit" / sent, WORKING / "submission.csv")
         print(f"{WORKING / 'submission.csv'} written", flush=True)
 
 

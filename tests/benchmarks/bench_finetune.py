@@ -231,23 +231,15 @@ def candidate_lines(rows: list[dict]) -> list[str]:
 # ---- the plan's throughputs ----
 
 def record_throughputs(ws: Path, parts: list[str]) -> None:
-    """tests/benchmarks/throughputs.json's CPU entry gains the catalogue models these parts trained on every
-    fold (their own date and machine beside them: the entry's may be another run's), for `make plan`."""
-    from datetime import datetime, timezone
-    from submit.plan import THROUGHPUTS, load_throughputs
-    from tests.benchmarks.bench_scale import throughputs
+    """models/throughputs.json's entry for this machine gains the catalogue models these parts trained on every
+    fold, for `make plan` (tests/benchmarks/measured.py)."""
+    from models.plan import hardware_of
+    from tests.benchmarks.measured import record
     models = [VARIANTS[p][0] for p in parts if p in VARIANTS and VARIANTS[p][1] is None
               and (ws / "models" / VARIANTS[p][0] / "metrics.json").exists()]
-    if not models:
-        return
-    with inside(ws) as (cfg, train, _):
-        from core.data import load_test
-        rows = {"train": len(train.texts), "test": len(load_test(ws_run(ws)).texts)}
-    table = load_throughputs()
-    cpu = table.setdefault("CPU", {"date": "", "machine": "", "rows": rows, "models": {}})
-    stamp = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "machine": cpu_line(), "rows": rows}
-    cpu["models"].update({m: {**rates, **stamp} for m, rates in throughputs(ws, rows, models).items()})
-    THROUGHPUTS.write_text(json.dumps(table, indent=2, sort_keys=True) + "\n")
+    if models:
+        run = ws_run(ws)
+        record(run, hardware_of(run), models, run.config.blends["stacking"].method, cpu_line())
 
 
 # ---- precision ----

@@ -193,30 +193,14 @@ def section(runs: dict[float, dict]) -> str:
     return "\n".join(lines)
 
 
-def throughputs(folder: Path, rows: dict, models=MODELS) -> dict:
-    """Each model's measured rates in a finished workspace, as submit.plan reads them."""
-    from core.artifacts import read_json
-    out = {}
-    for m in models:
-        metrics = read_json(folder / "models" / m / "metrics.json")
-        embed = metrics.get("embed_seconds", 0.0)
-        out[m] = {"embed_texts_per_s": (rows["train"] + rows["test"]) / embed if embed > 1 else None,
-                  "train_examples_per_s": metrics["examples_per_second"],
-                  "epochs": sum(f["epochs"] for f in metrics["folds"]) / len(metrics["folds"])}
-    return out
-
-
-def record_throughputs(folder: Path, rows: dict) -> None:
-    """tests/benchmarks/throughputs.json gains this machine's figures, with the date and the hardware."""
-    import json
-    from datetime import datetime, timezone
-    from submit.plan import THROUGHPUTS, load_throughputs
+def record_throughputs(folder: Path) -> None:
+    """models/throughputs.json gains this machine's figures at the largest size (SCALE_HARDWARE names a GPU run's
+    kind: T4, P100, H100)."""
+    from models.plan import hardware_of
+    from tests.benchmarks.measured import record
     from tests.benchmarks.run import machine
-    gpu = os.environ.get("SCALE_HARDWARE", "CPU")      # a GPU run names its kind: T4, P100, H100
-    table = load_throughputs()
-    table[gpu] = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "machine": machine(),
-                  "rows": rows, "models": throughputs(folder, rows)}
-    THROUGHPUTS.write_text(json.dumps(table, indent=2, sort_keys=True) + "\n")
+    run = RUN.with_(workspace=folder, config_path=folder / "scale.toml")
+    record(run, os.environ.get("SCALE_HARDWARE") or hardware_of(run), MODELS, "stacking", machine())
 
 
 def run(fractions=FRACTIONS) -> str:
@@ -225,5 +209,5 @@ def run(fractions=FRACTIONS) -> str:
     fractions = tuple(float(f) for f in os.environ.get("SCALE_FRACTIONS", "").split(",") if f) or fractions
     runs = {f: run_fraction(f) for f in fractions}
     largest = max(runs)
-    record_throughputs(RUN.submit_dir / "bench-scale" / f"1-{round(1 / largest)}", runs[largest]["rows"])
+    record_throughputs(RUN.submit_dir / "bench-scale" / f"1-{round(1 / largest)}")
     return section(runs)
