@@ -3,7 +3,10 @@
 Every import counts, a late one inside a function too: it still ties the two files together.
 """
 import ast
+import subprocess
 from pathlib import Path
+
+import pytest
 
 from core.paths import REPO
 
@@ -75,3 +78,12 @@ def test_a_stage_imports_only_itself_and_earlier_stages():
     later = [f"{name} imports {target}" for name, targets in import_graph(REPO).items() for target in targets
              if STAGES.index(target.split(".")[0]) > STAGES.index(name.split(".")[0])]
     assert later == []
+
+
+def test_git_ignores_no_source_file():
+    """A source file the artifact patterns of .gitignore swallow would be missing from every clone."""
+    listed = subprocess.run(["git", "ls-files", "--others", "--ignored", "--exclude-standard", "--", *STAGES, "tests"],
+                            cwd=REPO, capture_output=True, text=True)
+    if listed.returncode:
+        pytest.skip(f"not a git checkout: {listed.stderr.strip()}")
+    assert [f for f in listed.stdout.splitlines() if f.endswith(".py")] == []
