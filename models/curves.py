@@ -18,11 +18,13 @@ def plot_training_curves(run: Run) -> None:
         return
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
     for name, h in histories.items():
-        for ax, metric in zip(axes, ("loss", "accuracy")):
+        for ax, metric in zip(axes, ("loss", "auc")):
+            if metric not in h:                 # trained before AUC was recorded: accuracy then
+                continue
             epochs = range(1, len(h[metric]) + 1)
             line, = ax.plot(epochs, h[f"val_{metric}"], label=name)
             ax.plot(epochs, h[metric], "--", color=line.get_color(), alpha=0.6)
-    for ax, metric in zip(axes, ("loss", "accuracy")):
+    for ax, metric in zip(axes, ("loss", "auc")):
         ax.set(xlabel="epoch", ylabel=metric, title=f"{metric} per epoch, fold 0 (solid: validation, dashed: train)")
         ax.grid(alpha=0.3)
     # one entry a model, beside the plots: inside them it hid the curves

@@ -17,7 +17,7 @@ from core.errors import PipelineError
 from models.handles import for_training
 from models.modules.savedmodel import has_id_functions
 from models.precision import call_arguments, module_dtype
-from models.training import LazyAdam, TwoSpeedModel, warmup_then_linear
+from models.training import LazyAdam, TwoSpeedModel, epoch_metrics, warmup_then_linear
 
 tf.get_logger().setLevel("ERROR")   # retracing notices for each fold's new model are expected, not news
 
@@ -35,7 +35,7 @@ def cached_model(options, dim: int, jit: bool) -> keras.Model:
     model = keras.Model(inputs, head(inputs, options))
     # Many small steps: running 32 of them per call removes most of Keras' per-step overhead.
     model.compile(optimizer=keras.optimizers.Adam(options.lr, clipnorm=options.clipnorm), loss="binary_crossentropy",
-                  metrics=["accuracy"], jit_compile=jit, steps_per_execution=32)
+                  metrics=epoch_metrics(), jit_compile=jit, steps_per_execution=32)
     return model
 
 
@@ -87,7 +87,7 @@ def _token_inputs(options, dim: int):
 def _token_head(options, states, lengths, pooled) -> keras.Model:
     model = keras.Model([states, lengths], head(pooled, options))
     model.compile(optimizer=keras.optimizers.Adam(options.lr, clipnorm=options.clipnorm), loss="binary_crossentropy",
-                  metrics=["accuracy"])
+                  metrics=epoch_metrics())
     return model
 
 
@@ -125,12 +125,12 @@ def module_model(options, module_layers: list, steps_per_epoch: int = 1, trainab
     if trainable:
         module_lr = keras.optimizers.schedules.PolynomialDecay(options.module_lr, options.epochs * steps_per_epoch, 0.0)
         model = TwoSpeedModel(inputs, head(embedding, options))
-        model.compile(optimizer=keras.optimizers.Adam(options.lr), loss="binary_crossentropy", metrics=["accuracy"],
+        model.compile(optimizer=keras.optimizers.Adam(options.lr), loss="binary_crossentropy", metrics=epoch_metrics(),
                       modules=module_layers, module_optimizer=keras.optimizers.Adam(module_lr), clipnorm=options.clipnorm)
     else:
         model = keras.Model(inputs, head(embedding, options))
         model.compile(optimizer=keras.optimizers.Adam(options.lr, clipnorm=options.clipnorm),
-                      loss="binary_crossentropy", metrics=["accuracy"])
+                      loss="binary_crossentropy", metrics=epoch_metrics())
     return model
 
 
@@ -155,7 +155,7 @@ def top_model(options, module_path: str, n_top: int | None, steps_per_epoch: int
     model = TwoSpeedModel([inputs, lengths], head(tf.cast(embedding, dtype), options))
     total = options.epochs * steps_per_epoch
     model.compile(optimizer=keras.optimizers.Adam(warmup_then_linear(options.lr, total)), loss="binary_crossentropy",
-                  metrics=["accuracy"], modules=[top],
+                  metrics=epoch_metrics(), modules=[top],
                   module_optimizer=LazyAdam(warmup_then_linear(options.module_lr, total)),
                   clipnorm=options.clipnorm)
     return model

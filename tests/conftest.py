@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 from pathlib import Path
 
@@ -81,6 +82,20 @@ def here():
     (make's variables, read as an entry point reads them)."""
     from core.run import Run
     return Run.from_environment()
+
+
+def record_folds(monkeypatch) -> list[int]:
+    """The folds trained from now on, in order (each still trained for real)."""
+    from models import train
+    trained, real_run = [], train.run_fold
+    monkeypatch.setattr(train, "run_fold", lambda trainer, fold: trained.append(fold.k) or real_run(trainer, fold))
+    return trained
+
+
+def artifacts(root, name):
+    """A trained model's (oof, test, metrics)."""
+    out = root / "models" / name
+    return np.load(out / "oof.npy"), np.load(out / "test.npy"), json.loads((out / "metrics.json").read_text())
 
 
 def small_config(k: int = 3) -> str:

@@ -8,6 +8,16 @@ import numpy as np
 
 import core  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow, which is imported where used)
 
+# Texts that break tokenizers: accents, ligatures, CJK, control and zero-width characters, the word-length limit
+TRICKY = [
+    "Café naïve résumé: ÀÉÎÕÜ", "Ellipsis… and ﬁ ligature, n² and ＦＵＬＬ width", "中文字符 mixed with English",
+    "zero\u200bwidth, soft\u00adhyphen and a\x00nul\ufffd", "tab\tnew\nline\rreturn",
+    "x" * 101, "é" * 60, "ж" * 60, "ж" * 101, "鳥" * 30 + "ж" * 100,  # the 100-character word limit
+    "emoji 😀👍 and symbols © ® ™ € £ ¥", "İstanbul ΣΟΦΟΣ Straße", "", "   ", "[CLS] literal [SEP]x[MASK]",
+    "nbsp\xa0and ideographic\u3000space", "‘quotes’ «guillemets» — dashes – -", "Don't won't I'm",
+    "Ⅻ ½ ℃ ㎏ and ǅ", "\u0301leading accent", "URL https://example.com/a?b=c&d=e#f", "1,000,000.50 $5 5%",
+] + [" ".join(["repeated words to pass the length limit"] * 40)]
+
 
 def assert_token_functions_agree(module, texts: list[str]):
     """token_embeddings gives a float32 vector for each token `tokenize` gives; returns the token embeddings."""

@@ -18,21 +18,12 @@ import tensorflow_text  # noqa: F401  (registers the tokenizer ops the module ne
 from threadpoolctl import threadpool_limits
 
 from models.batches import embed_all
-from module_checks import assert_token_functions_agree, fit_once
+from module_checks import TRICKY, assert_token_functions_agree, fit_once
 from tests.minilm_reference import Reference, safetensors
 from core.paths import SHARED_SAMPLE
 
 QUESTIONS = SHARED_SAMPLE
 N_TOKENS, N_EMBED = 1000, 300  # questions compared on token ids, and on embeddings (numpy is slow)
-
-TRICKY = [
-    "Café naïve résumé: ÀÉÎÕÜ", "Ellipsis… and ﬁ ligature, n² and ＦＵＬＬ width", "中文字符 mixed with English",
-    "zero\u200bwidth, soft\u00adhyphen and a\x00nul\ufffd", "tab\tnew\nline\rreturn",
-    "x" * 101, "é" * 60, "ж" * 60, "ж" * 101, "鳥" * 30 + "ж" * 100,  # the 100-character word limit
-    "emoji 😀👍 and symbols © ® ™ € £ ¥", "İstanbul ΣΟΦΟΣ Straße", "", "   ", "[CLS] literal [SEP]x[MASK]",
-    "nbsp\xa0and ideographic\u3000space", "‘quotes’ «guillemets» — dashes – -", "Don't won't I'm",
-    "Ⅻ ½ ℃ ㎏ and ǅ", "\u0301leading accent", "URL https://example.com/a?b=c&d=e#f", "1,000,000.50 $5 5%",
-] + [" ".join(["repeated words to pass the length limit"] * 40)]
 
 
 def own_texts(n: int) -> list[str]:

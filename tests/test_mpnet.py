@@ -19,7 +19,7 @@ import tensorflow as tf
 from core.errors import PipelineError
 from models.modules import mpnet, wheels
 from models.modules.wheels import joined_parts, read_members
-from test_minilm import TRICKY
+from module_checks import TRICKY
 
 HARD = TRICKY + [
     "<s>literal start</s> and <pad> and <mask> here", "an [UNK] and a [CLS] [SEP] [MASK] [PAD]", "x<s>y</s>z",

@@ -20,7 +20,7 @@ from core.data import load_train
 from core.errors import PipelineError
 from folds import make_folds
 from models import caches, train
-from test_train import artifacts, record_folds
+from conftest import artifacts, record_folds
 from tests.minilm_reference import Reference
 
 TEXTS = ["What is a hub module?", "Why do cats purr when they are happy, and why when they are hurt?",

@@ -11,7 +11,7 @@ import pytest
 
 from core.errors import PipelineError
 from models import devices, train
-from test_train import artifacts
+from conftest import artifacts
 from conftest import here
 
 GENOA = "model name\t: AMD EPYC 9R14\nflags\t\t: fpu avx2 avx512f avx512_bf16\n"

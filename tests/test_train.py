@@ -7,19 +7,7 @@ from core.data import load_train
 from core.metrics import summarize
 from folds import make_folds
 from models import train
-from conftest import here
-
-
-def record_folds(monkeypatch) -> list[int]:
-    """The folds trained from now on, in order (each still trained for real)."""
-    trained, real_run = [], train.run_fold
-    monkeypatch.setattr(train, "run_fold", lambda trainer, fold: trained.append(fold.k) or real_run(trainer, fold))
-    return trained
-
-
-def artifacts(root, name):
-    out = root / "models" / name
-    return np.load(out / "oof.npy"), np.load(out / "test.npy"), json.loads((out / "metrics.json").read_text())
+from conftest import artifacts, here, record_folds
 
 
 @pytest.mark.parametrize("name", ["tfidf-lr", "tiny-frozen", "tiny-tokens", "tiny-tuned"])
@@ -54,6 +42,35 @@ def test_fine_tuned_modules_log_their_path_and_curves_are_plotted(ready, capsys)
     assert "fine-tuned module inside the training step" in capsys.readouterr().out
     assert (ready / "models" / "training_curves.png").exists()
     assert (ready / "models" / "tiny-tuned" / "fold0" / "logs").is_dir()
+
+
+def scalar_tags(log_dir) -> set[str]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    return {tag for events in log_dir.rglob("events.out.tfevents.*")
+            for tag in EventAccumulator(str(events)).Reload().Tags()["tensors"]}
+
+
+@pytest.mark.parametrize("name", ["tiny-frozen", "tiny-tuned"])
+def test_tensorboard_shows_loss_auc_and_f1_per_epoch_for_train_and_validation(ready, name):
+    train.main(["--model", name])
+    logs = ready / "models" / name / "fold0" / "logs"
+    for split in ("train", "validation"):
+        assert {"epoch_loss", "epoch_auc", "epoch_f1"} <= scalar_tags(logs / split)
+        assert "epoch_accuracy" not in scalar_tags(logs / split)
+
+
+def test_the_epoch_f1_is_the_f1_at_the_best_threshold_of_the_scores():
+    from sklearn.metrics import f1_score
+    from models.training import BestF1
+    rng = np.random.default_rng(0)
+    y = (rng.random(2000) < 0.06).astype(np.float32)
+    scores = np.clip(0.3 * y + rng.random(2000) * 0.7, 0, 1).astype(np.float32)
+    metric = BestF1()
+    for part in np.array_split(np.arange(2000), 4):     # streamed over batches
+        metric.update_state(y[part], scores[part])
+    bins = np.minimum((scores * BestF1.BINS).astype(int), BestF1.BINS - 1)
+    best = max(f1_score(y, bins >= cut) for cut in range(BestF1.BINS))
+    assert float(metric.result()) == pytest.approx(best, abs=1e-6)
 
 
 def test_a_model_over_several_modules_trains_one_head_on_their_embeddings_side_by_side(ready):
