@@ -172,8 +172,8 @@ tensorboard: $(STAMP) ## Serve the training logs on 127.0.0.1
 test: $(STAMP) ## Run the test suite (TEST_JOBS=2 worker processes, a test file each at a time)
 	$(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile tests
 
-bench: $(STAMP) ## Benchmarks on the shared real sample: submit/bench.md [ONLY=quality,notebook,cache,use,minilm|mpnet|scale|finetune]
-	$(PY) -m tests.benchmarks.run $(if $(ONLY),--only $(ONLY))
+bench: $(STAMP) ## Benchmarks on the shared real sample: submit/bench.md [ONLY=quality,notebook,cache,use,minilm|mpnet|scale|finetune] [CATALOGUE=1: every candidate, recorded for the plan] [COLD=1: modules built and timed]
+	$(PY) -m tests.benchmarks.run $(if $(ONLY),--only $(ONLY)) $(if $(filter 1,$(CATALOGUE)),--catalogue) $(if $(filter 1,$(COLD)),--cold-modules)
 
 clean: ## Delete every artifact (keeps input/ and built modules)
 	rm -rf "$(W)"/folds/folds.* "$(W)"/ensembles/*/ "$(W)"/submit/*.csv "$(W)"/submit/*.json \

@@ -22,7 +22,8 @@ from core.run import Run
 
 PACKED = {b"\x1f\x8b": "gzip-compressed", b"PK\x03\x04": "a zip archive", b"BZh": "bzip2-compressed",
           b"\xfd7zXZ\x00": "xz-compressed", b"(\xb5/\xfd": "zstd-compressed", b"7z\xbc\xaf'\x1c": "a 7-Zip archive"}
-GET_DATA = "get a competition with `make data` (Kaggle), `make demo` (offline) or `make local-competition SOURCE=file.csv`"
+GET_DATA = ("get a competition with `make data` (Kaggle), `make demo` (offline) or "
+            "`make local-competition SOURCE=file.csv`")
 
 
 @dataclass(frozen=True)

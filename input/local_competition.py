@@ -48,7 +48,8 @@ def refuse_to_overwrite(folder: Path, names: list[str]) -> None:
 @entry_point
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--source", type=Path, required=True, help="a labelled CSV with the id, text and target columns")
+    parser.add_argument("--source", type=Path, required=True,
+                        help="a labelled CSV with the id, text and target columns")
     parser.add_argument("--test-fraction", type=float, default=0.2)
     args = parser.parse_args(argv)
     if not str(args.source):
@@ -65,7 +66,8 @@ def main(argv=None) -> None:
     for name, table in tables.items():
         write_csv(run.input_dir / name, table)
     print(f"{run.input_dir}: local competition from {args.source}: "
-          f"{len(tables[c.train]):,} train rows, {len(tables[c.test]):,} test rows (solution.csv holds the test labels)")
+          f"{len(tables[c.train]):,} train rows, {len(tables[c.test]):,} test rows "
+          "(solution.csv holds the test labels)")
 
 
 if __name__ == "__main__":

@@ -126,7 +126,8 @@ def module_model(options, module_layers: list, steps_per_epoch: int = 1, trainab
         module_lr = keras.optimizers.schedules.PolynomialDecay(options.module_lr, options.epochs * steps_per_epoch, 0.0)
         model = TwoSpeedModel(inputs, head(embedding, options))
         model.compile(optimizer=keras.optimizers.Adam(options.lr), loss="binary_crossentropy", metrics=epoch_metrics(),
-                      modules=module_layers, module_optimizer=keras.optimizers.Adam(module_lr), clipnorm=options.clipnorm)
+                      modules=module_layers, module_optimizer=keras.optimizers.Adam(module_lr),
+                      clipnorm=options.clipnorm)
     else:
         model = keras.Model(inputs, head(embedding, options))
         model.compile(optimizer=keras.optimizers.Adam(options.lr, clipnorm=options.clipnorm),
@@ -139,8 +140,8 @@ def module_model(options, module_layers: list, steps_per_epoch: int = 1, trainab
 def top_model(options, module_path: str, n_top: int | None, steps_per_epoch: int, values,
               compute_dtype: str = "float32", from_ids: bool = False):
     """The module's top n_top layers (None: all) and pooling -> the dense head; a TwoSpeedModel (module_lr for the
-    module's weights, lr for the head, clipped together; both warm up, then decay linearly to 0). Inputs: cached states [B, T, W] (float16), or token ids [B, T]
-    (from_ids: the embeddings layer trains too), and the lengths [B]."""
+    module's weights, lr for the head, clipped together; both warm up, then decay linearly to 0). Inputs: cached
+    states [B, T, W] (float16), or token ids [B, T] (from_ids: the embeddings layer trains too), and the lengths [B]."""
     if from_ids:
         inputs = keras.Input(shape=(None,), dtype=tf.int32, name="token_ids")
         x = inputs

@@ -206,8 +206,9 @@ def _at(threshold: float | None) -> str:
 
 def train_models(run: Run, names: list[str] | None = None, predict_only: bool = False) -> dict:
     """The named models (None: those the run's plan takes, models.plan), their folds run on the run's backend
-    (models.backends: loky, dask), then the training-curves figure; {model: its metrics, or None when it was up to date}. predict_only:
-    only a new test set predicted, nothing trained (a model with folds left to train is refused)."""
+    (models.backends: loky, dask), then the training-curves figure; {model: its metrics, or None when it was up to
+    date}. predict_only: only a new test set predicted, nothing trained (a model with folds left to train is
+    refused)."""
     chosen = specs(run, names or planned(run)["taken"])
     with fold_backend(run):
         done = {spec.name: train_model(run, spec, predict_only) for spec in chosen}

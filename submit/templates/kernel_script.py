@@ -132,8 +132,8 @@ def prepare_modules(workspace):
             to_build.append(name)
         else:
             sys.exit(f"error: module {name!r} ({builder}) is not attached: `make kernel-dataset` and upload it as a "
-                     f"Kaggle dataset, add it to dataset_sources in [kaggle] of the configuration, and run `make kernel` "
-                     f"again")
+                     "Kaggle dataset, add it to dataset_sources in [kaggle] of the configuration, and run "
+                     "`make kernel` again")
     return to_build
 
 
