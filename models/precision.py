@@ -5,8 +5,8 @@ models.devices decides the policy (from the device and the CPU's units); everyth
   policy         a Keras mixed-precision policy, PRECISIONS
   compute dtype  what the project's modules run their matrix products in: bfloat16 under mixed_bfloat16, else
                  float32 (GPUs' float16 stays inside Keras: the modules compute float32 there)
-A module built with `compute_dtypes` (models.modules.savedmodel) takes the compute dtype at call time; one
-without (tfhub.dev modules, word-vector modules) computes in float32 whatever is asked.
+A module built with `compute_dtypes` (models.modules.savedmodel.COMPUTE_DTYPES) takes the compute dtype at call
+time; one without (tfhub.dev modules, word-vector modules) computes in float32 whatever is asked.
 """
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from pathlib import Path
 from core.errors import PipelineError
 
 PRECISIONS = ("mixed_float16", "mixed_bfloat16", "float32")   # the Keras policies a run may use
-COMPUTE_DTYPES = ("float32", "bfloat16")                     # what the project's modules compute in when asked
 
 
 def compute_dtype(policy: str) -> str:

@@ -55,6 +55,7 @@ from core.claim import PREVIOUS
 TOKEN_FUNCTIONS = ("tokenize", "token_embeddings")
 LAYER_FUNCTIONS = ("layer_variables", "bottom_states", "top_layers", "pool_states")
 ID_FUNCTIONS = ("embedding_variables", "word_embeddings", "embed_tokens")
+COMPUTE_DTYPES = ("float32", "bfloat16")    # what the project's modules compute in when asked (models.precision)
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,7 @@ import tensorflow as tf
 
 from core.errors import PipelineError
 from models.modules.layers import layer_norm
-from models.modules.savedmodel import LayerSplit, export_text_encoder
-from models.precision import COMPUTE_DTYPES
+from models.modules.savedmodel import COMPUTE_DTYPES, LayerSplit, export_text_encoder
 
 DENSE_ROLES = ("query", "key", "value", "attention_output", "intermediate", "output")
 NORM_ROLES = ("attention_norm", "output_norm")

@@ -32,8 +32,7 @@ import tensorflow_text as tf_text
 from core.cli import entry_point
 from core.errors import PipelineError
 from models.modules.layers import layer_norm, matmul
-from models.modules.savedmodel import export_text_encoder
-from models.precision import COMPUTE_DTYPES
+from models.modules.savedmodel import COMPUTE_DTYPES, export_text_encoder
 
 EMB_DIM = 512
 CNN_DIM = 256
